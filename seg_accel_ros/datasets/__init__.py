@@ -1,0 +1,1 @@
+"""datasets layer of seg_accel_ros."""

@@ -1,0 +1,1 @@
+"""engine layer of seg_accel_ros."""

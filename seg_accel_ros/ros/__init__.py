@@ -1,0 +1,1 @@
+"""ros layer of seg_accel_ros."""

@@ -1,0 +1,1 @@
+"""training layer of seg_accel_ros."""
