@@ -1,0 +1,391 @@
+"""``seg_accel_node``: the lifecycle node that segments camera images.
+
+Thin ROS glue: parameters, QoS, topics and diagnostics. Frames go from the subscription
+callback into a one-slot mailbox (latest frame wins); a worker thread decodes, runs the engine
+and publishes, so the executor is never blocked by inference.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+
+from seg_accel_ros import image_codec
+from seg_accel_ros.engine.config import EngineConfig
+from seg_accel_ros.engine.dense import DenseEngine, EngineError
+from seg_accel_ros.engine.stream import StreamMonitor
+from seg_accel_ros.models.registry import ModelLoadError
+from seg_accel_ros.ros.mailbox import LatestMailbox
+from seg_accel_ros.ros.parameters import PARAMS, SPECS, NodeConfig, ParamSpec
+from seg_accel_ros.ros.statistics import NodeStatistics
+from seg_accel_ros.visualization import colorize, palette_lut
+
+OUTPUT_QOS = QoSProfile(depth=2, history=HistoryPolicy.KEEP_LAST,
+                        reliability=ReliabilityPolicy.RELIABLE)
+
+
+def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+    if spec.choices:
+        desc.additional_constraints = "one of: " + ", ".join(spec.choices)
+    if spec.min_value is not None and spec.max_value is not None:
+        if isinstance(spec.default, float):
+            desc.floating_point_range = [FloatingPointRange(
+                from_value=float(spec.min_value), to_value=float(spec.max_value), step=0.0)]
+        elif isinstance(spec.default, int) and not isinstance(spec.default, bool):
+            desc.integer_range = [IntegerRange(
+                from_value=int(spec.min_value), to_value=int(spec.max_value), step=0)]
+    return desc
+
+
+def _stamp_seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class SegAccelNode(LifecycleNode):
+    """Subscribes to ``image`` (or ``image/compressed``), publishes labels and diagnostics."""
+
+    def __init__(self, node_name: str = "seg_accel_node", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        for spec in PARAMS:
+            descriptor = _descriptor(spec)
+            if isinstance(spec.default, list) and not spec.default:
+                # rclpy would type an empty list as a byte array; the validator checks types
+                descriptor.dynamic_typing = True
+            self.declare_parameter(spec.name, spec.default, descriptor)
+        self.declare_parameter("autostart", False, ParameterDescriptor(
+            description="Configure and activate at start-up (without a lifecycle manager).",
+            read_only=True))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._config: NodeConfig | None = None
+        self._engine: DenseEngine | None = None
+        self._mailbox: LatestMailbox = LatestMailbox()
+        self._worker: threading.Thread | None = None
+        self._running = threading.Event()
+        self._subscription = None
+        self._outputs: dict[str, object] = {}
+        self._diag_pub = None
+        self._diag_timer = None
+        self._stats = NodeStatistics()
+        self._stream = StreamMonitor()
+        self._stream_resets = 0
+        self._failed_at_last_report = 0
+        self._palette = palette_lut([])
+
+    # -- parameters -------------------------------------------------------------------------
+    def _param_values(self) -> dict[str, object]:
+        values = {}
+        for spec in PARAMS:
+            value = self.get_parameter(spec.name).value
+            values[spec.name] = list(value) if isinstance(value, list | tuple) or type(
+                value).__name__ == "array" else value
+        return values
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        for param in params:
+            spec = SPECS.get(param.name)
+            if spec is None:
+                continue
+            value = param.value
+            if param.type_ == Parameter.Type.NOT_SET:
+                return SetParametersResult(successful=False,
+                                           reason=f"{param.name} cannot be unset")
+            if isinstance(value, tuple | np.ndarray) or type(value).__name__ == "array":
+                value = list(value)
+            reason = spec.check(value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        if self._config is not None:
+            self._apply_runtime(params)
+        return SetParametersResult(successful=True)
+
+    def _apply_runtime(self, params: list[Parameter]) -> None:
+        """Runtime-tunable parameters take effect on the next frame."""
+        for param in params:
+            if param.name == "palette":
+                self._palette = self._build_palette(list(param.value or []))
+            elif param.name == "stats_window":
+                self._stats.window = int(param.value)
+                self._stats.reset_rolling()
+        updates = {p.name: (list(p.value) if p.name == "palette" else p.value)
+                   for p in params if p.name in SPECS}
+        values = {**self._param_values(), **updates}
+        self._config = NodeConfig.from_values(values)
+
+    def _build_palette(self, flat: list[int]) -> np.ndarray:
+        return palette_lut(np.asarray(flat, np.uint8).reshape(-1, 3) if flat
+                           else self._engine.model.spec.palette)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            config = NodeConfig.from_values(self._param_values())
+        except ValueError as exc:
+            self.get_logger().error(f"configure failed: bad parameters: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        device = config.device
+        if device.startswith("cuda") and config.allow_cpu_fallback:
+            import torch
+
+            if not torch.cuda.is_available():
+                self.get_logger().warning(f"{device} is not available; falling back to cpu")
+                device = "cpu"
+        try:
+            engine_config = EngineConfig(
+                model=config.model, weights=config.weights, device=device, mode="dense",
+                half_precision=config.half_precision, num_threads=config.num_threads)
+            engine = DenseEngine.from_config(engine_config)
+            self._warm_up(engine, config)
+        except (ModelLoadError, EngineError, ValueError) as exc:
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        except Exception as exc:  # anything else from torch: still a clean FAILURE
+            self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        if config.mode != "dense":
+            self.get_logger().warning(
+                f"mode {config.mode!r} is not available yet; running dense")
+        self._config, self._engine = config, engine
+        self._palette = self._build_palette(list(config.palette))
+        self._stats = NodeStatistics(window=config.stats_window)
+        self._failed_at_last_report = 0
+        self._outputs = {
+            name: self.create_lifecycle_publisher(Image, f"~/{name}", OUTPUT_QOS)
+            for name in ("labels", "labels_color", "path_map")
+        }
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_timer = self.create_timer(config.diagnostics_period,
+                                             self._publish_diagnostics)
+        self.get_logger().info(
+            f"configured: model {config.model} ({engine.model.weights}) on {device}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _warm_up(self, engine: DenseEngine, config: NodeConfig) -> None:
+        h, w = config.warmup_size
+        frame = np.zeros((h, w, 3), np.uint8)
+        for _ in range(config.warmup_frames):
+            engine.process(frame)
+        engine.reset()
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        assert self._config is not None
+        qos = QoSProfile(
+            depth=self._config.qos_depth, history=HistoryPolicy.KEEP_LAST,
+            reliability=(ReliabilityPolicy.BEST_EFFORT
+                         if self._config.qos_reliability == "best_effort"
+                         else ReliabilityPolicy.RELIABLE))
+        if self._config.input_transport == "compressed":
+            self._subscription = self.create_subscription(
+                CompressedImage, "image/compressed", self._on_image, qos)
+        else:
+            self._subscription = self.create_subscription(Image, "image", self._on_image, qos)
+        self._start_worker()
+        self.get_logger().info(f"active: listening on {self._subscription.topic_name}")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_worker()
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        self._reset_temporal_state()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_worker()
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_worker()
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        for pub in self._outputs.values():
+            self.destroy_publisher(pub)
+        self._outputs = {}
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
+        if self._diag_pub is not None:
+            self.destroy_publisher(self._diag_pub)
+            self._diag_pub = None
+        self._engine = None
+        self._config = None
+
+    def _reset_temporal_state(self) -> None:
+        if self._mailbox.clear():
+            self._stats.dropped += 1
+        self._stream.reset()
+        if self._engine is not None:
+            self._engine.reset()
+
+    # -- frames -----------------------------------------------------------------------------
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        replaced = self._mailbox.put((msg, time.monotonic()))
+        self._stats.on_received(time.monotonic(), replaced)
+
+    def _start_worker(self) -> None:
+        self._mailbox.open()
+        self._running.set()
+        self._worker = threading.Thread(target=self._work, name="seg_accel_inference",
+                                        daemon=True)
+        self._worker.start()
+
+    def _stop_worker(self) -> None:
+        self._running.clear()
+        self._mailbox.close()
+        if self._worker is not None:
+            self._worker.join()
+            self._worker = None
+
+    def _work(self) -> None:
+        while self._running.is_set():
+            item = self._mailbox.take(timeout=0.1)
+            if item is not None and self._running.is_set():
+                self._process(*item)
+
+    def _decode(self, msg: Image | CompressedImage) -> np.ndarray:
+        max_pixels = self._config.max_pixels if self._config else None
+        if isinstance(msg, CompressedImage):
+            return image_codec.compressed_to_rgb8(msg, max_pixels=max_pixels)
+        return image_codec.to_rgb8(msg, max_pixels=max_pixels)
+
+    def _process(self, msg: Image | CompressedImage, received: float) -> None:
+        engine, config = self._engine, self._config
+        if engine is None or config is None:
+            return
+        self._stats.on_started(time.monotonic() - received)
+        t0 = time.perf_counter()
+        try:
+            frame = self._decode(msg)
+        except image_codec.ImageCodecError as exc:
+            self._stats.on_rejected(str(exc))
+            self.get_logger().warning(f"frame rejected: {exc}", throttle_duration_sec=1.0)
+            return
+        reason = self._stream.check(_stamp_seconds(msg.header.stamp), frame.shape)
+        if reason:
+            self._stream_resets += 1
+            engine.reset()
+            self.get_logger().info(f"temporal state reset: {reason}",
+                                   throttle_duration_sec=1.0)
+        t1 = time.perf_counter()
+        try:
+            result = engine.process(frame)
+        except Exception as exc:  # the node must survive any inference failure
+            self._stats.on_failed(f"{type(exc).__name__}: {exc}")
+            self.get_logger().error(f"inference failed: {type(exc).__name__}: {exc}",
+                                    throttle_duration_sec=1.0)
+            engine.reset()
+            return
+        t2 = time.perf_counter()
+        self._publish_outputs(msg, frame, result.labels, result.path_map, config)
+        t3 = time.perf_counter()
+        latency_ms = (self.get_clock().now().nanoseconds * 1e-9
+                      - _stamp_seconds(msg.header.stamp)) * 1e3
+        self._stats.on_processed(time.monotonic(), latency_ms, (t2 - t1) * 1e3,
+                                 ((t1 - t0) + (t3 - t2)) * 1e3, result.path_mix)
+
+    def _publish_outputs(self, msg, frame: np.ndarray, labels: np.ndarray,
+                         path_map: np.ndarray, config: NodeConfig) -> None:
+        """Publish only the outputs somebody listens to."""
+        pubs = self._outputs
+        if pubs["labels"].get_subscription_count():
+            pubs["labels"].publish(self._image_msg(msg.header, labels, "mono8"))
+        if pubs["path_map"].get_subscription_count():
+            pubs["path_map"].publish(self._image_msg(msg.header, path_map, "mono8"))
+        if pubs["labels_color"].get_subscription_count():
+            color = colorize(labels, self._palette, frame, config.color_alpha)
+            pubs["labels_color"].publish(self._image_msg(msg.header, color, "rgb8"))
+
+    @staticmethod
+    def _image_msg(header, array: np.ndarray, encoding: str) -> Image:
+        out = Image()
+        out.header = header
+        image_codec.fill_image_msg(out, image_codec.encode_image(array, encoding))
+        return out
+
+    # -- diagnostics ------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        if self._diag_pub is None or self._config is None:
+            return
+        snap = self._stats.snapshot(time.monotonic())
+        status = DiagnosticStatus()
+        status.name = f"{self.get_name()}: segmentation"
+        status.hardware_id = self._engine.model.device.type if self._engine else ""
+        failed_now = snap["frames_failed"] > self._failed_at_last_report
+        self._failed_at_last_report = int(snap["frames_failed"])
+        active = self._subscription is not None
+        if failed_now:
+            status.level, status.message = DiagnosticStatus.ERROR, (
+                f"inference failed: {snap['last_error']}")
+        elif active and snap["input_rate_hz"] > 0 and (
+                snap["output_rate_hz"] < 0.9 * snap["input_rate_hz"]):
+            status.level = DiagnosticStatus.WARN
+            status.message = (f"cannot keep up: {snap['output_rate_hz']:.1f} Hz out of "
+                              f"{snap['input_rate_hz']:.1f} Hz in")
+        else:
+            status.level = DiagnosticStatus.OK
+            status.message = "running" if active else "inactive"
+        values = {**snap, "model": self._config.model, "device": status.hardware_id,
+                  "mode": "dense", "stream_resets": self._stream_resets,
+                  "weights": self._engine.model.weights if self._engine else ""}
+        status.values = [KeyValue(key=k, value=_format_value(v)) for k, v in values.items()]
+        out = DiagnosticArray()
+        out.header.stamp = self.get_clock().now().to_msg()
+        out.status = [status]
+        self._diag_pub.publish(out)
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, float):
+        return "nan" if value != value else f"{value:.3f}"
+    return str(value)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``ros2 run seg_accel_ros seg_accel_node``."""
+    rclpy.init(args=args)
+    node = SegAccelNode()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        if (node.get_parameter("autostart").value
+                and node.trigger_configure() == TransitionCallbackReturn.SUCCESS):
+            node.trigger_activate()
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node._stop_worker()
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,146 @@
+"""The node's parameters: one table of specs, declared with descriptors and validated.
+
+Pure Python (no rclpy) so that validation is testable and shared with the docs. The node turns
+each :class:`ParamSpec` into a ``ParameterDescriptor``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+
+from seg_accel_ros.engine.config import ENGINE_MODES
+
+Validator = Callable[[object], str | None]  # returns a reason when the value is bad
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: object
+    description: str
+    read_only: bool = False  # True: a change needs a new configure (set it at launch)
+    min_value: float | None = None
+    max_value: float | None = None
+    choices: tuple[str, ...] = ()
+    validate: Validator | None = None
+
+    def check(self, value: object) -> str | None:
+        """A reason why ``value`` is not acceptable, or None."""
+        expected = type(self.default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if expected is list:
+            if not isinstance(value, list | tuple):
+                return f"{self.name} must be a list"
+        elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            return f"{self.name} must be of type {expected.__name__}, got {type(value).__name__}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{self.name} must be a finite number, got {value}"
+        if self.min_value is not None and isinstance(value, int | float) and value < self.min_value:
+            return f"{self.name} must be >= {self.min_value}, got {value}"
+        if self.max_value is not None and isinstance(value, int | float) and value > self.max_value:
+            return f"{self.name} must be <= {self.max_value}, got {value}"
+        if self.choices and value not in self.choices:
+            return f"{self.name} must be one of {list(self.choices)}, got {value!r}"
+        if self.validate is not None:
+            return self.validate(value)
+        return None
+
+
+def _check_palette(value: object) -> str | None:
+    values = list(value)  # type: ignore[call-overload]
+    if len(values) % 3:
+        return "palette must hold r,g,b triples (length divisible by 3)"
+    if any(not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 255 for v in values):
+        return "palette values must be integers in 0..255"
+    return None
+
+
+def _check_device(value: object) -> str | None:
+    device = str(value)
+    if device == "cpu" or device == "cuda" or (
+            device.startswith("cuda:") and device[5:].isdigit()):
+        return None
+    return f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+
+
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("model", "swiftnet_lite0", "Registered model name (see seg_accel_eval --help).",
+              read_only=True, validate=lambda v: None if v else "model must not be empty"),
+    ParamSpec("weights", "", "Weights file; empty uses the model's packaged weights.",
+              read_only=True),
+    ParamSpec("device", "cpu", "Inference device: cpu, cuda or cuda:N.", read_only=True,
+              validate=_check_device),
+    ParamSpec("allow_cpu_fallback", False,
+              "Run on the CPU when the requested CUDA device is absent instead of failing.",
+              read_only=True),
+    ParamSpec("half_precision", True, "fp16 inference on CUDA (ignored on CPU).",
+              read_only=True),
+    ParamSpec("num_threads", 0, "CPU inference threads; 0 keeps the default.", read_only=True,
+              min_value=0, max_value=256),
+    ParamSpec("mode", "dense", "Engine mode: dense, blocks (FULL/LOW) or temporal "
+              "(FULL/LOW/REUSE).", read_only=True, choices=ENGINE_MODES),
+    ParamSpec("input_transport", "raw", "Subscribe to 'image' (raw) or 'image/compressed'.",
+              read_only=True, choices=("raw", "compressed")),
+    ParamSpec("qos_reliability", "best_effort", "Input QoS reliability.", read_only=True,
+              choices=("best_effort", "reliable")),
+    ParamSpec("qos_depth", 1, "Input QoS history depth.", read_only=True, min_value=1,
+              max_value=100),
+    ParamSpec("max_pixels", 8_294_400, "Frames with more pixels are rejected and counted.",
+              min_value=1, max_value=100_000_000),
+    ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.",
+              read_only=True, min_value=0.1, max_value=60.0),
+    ParamSpec("stats_window", 300, "Frames in the rolling window for rates and percentiles.",
+              min_value=10, max_value=100_000),
+    ParamSpec("palette", [], "Flat r,g,b list for ~/labels_color; empty uses the model's.",
+              validate=_check_palette),
+    ParamSpec("color_alpha", 0.0, "Blend of the input image into ~/labels_color (0: labels "
+              "only).", min_value=0.0, max_value=1.0),
+    ParamSpec("warmup_frames", 2, "Dummy frames run at configure to warm up the network.",
+              read_only=True, min_value=0, max_value=100),
+    ParamSpec("warmup_size", [480, 640], "Height, width of the warm-up frames.",
+              read_only=True,
+              validate=lambda v: None if len(v) == 2 and all(isinstance(x, int) and 16 <= x
+                                                              <= 8192 for x in v)
+              else "warmup_size must be [height, width], each in 16..8192"),
+)
+SPECS: Mapping[str, ParamSpec] = {p.name: p for p in PARAMS}
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Validated values of every node parameter."""
+
+    model: str
+    weights: str
+    device: str
+    allow_cpu_fallback: bool
+    half_precision: bool
+    num_threads: int
+    mode: str
+    input_transport: str
+    qos_reliability: str
+    qos_depth: int
+    max_pixels: int
+    diagnostics_period: float
+    stats_window: int
+    palette: tuple[int, ...]
+    color_alpha: float
+    warmup_frames: int
+    warmup_size: tuple[int, int]
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, object]) -> NodeConfig:
+        """Validate ``values`` (name -> value); raise ValueError with every reason."""
+        reasons = [r for name, spec in SPECS.items()
+                   if (r := spec.check(values.get(name, spec.default)))]
+        if reasons:
+            raise ValueError("; ".join(reasons))
+        kwargs = {f.name: values.get(f.name, SPECS[f.name].default) for f in fields(cls)}
+        kwargs["palette"] = tuple(kwargs["palette"])  # type: ignore[arg-type]
+        kwargs["warmup_size"] = tuple(kwargs["warmup_size"])  # type: ignore[arg-type]
+        kwargs["diagnostics_period"] = float(kwargs["diagnostics_period"])  # type: ignore[arg-type]
+        kwargs["color_alpha"] = float(kwargs["color_alpha"])  # type: ignore[arg-type]
+        return cls(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,134 @@
+"""Rolling statistics for the node's diagnostics: rates, percentiles and counters (no rclpy)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class RollingWindow:
+    """The last ``size`` samples of one quantity, with percentiles."""
+
+    def __init__(self, size: int) -> None:
+        self._values: deque[float] = deque(maxlen=size)
+
+    def add(self, value: float) -> None:
+        self._values.append(value)
+
+    def percentile(self, q: float) -> float:
+        """q-th percentile, NaN when empty."""
+        if not self._values:
+            return float("nan")
+        return float(np.percentile(np.fromiter(self._values, float), q))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+class RateMeter:
+    """Events per second over the last ``size`` event times (monotonic seconds)."""
+
+    def __init__(self, size: int) -> None:
+        self._times: deque[float] = deque(maxlen=size)
+
+    def tick(self, now: float) -> None:
+        self._times.append(now)
+
+    def rate(self, now: float, stale_after: float = 5.0) -> float:
+        """Rate over the window; 0 when the last event is older than ``stale_after`` s."""
+        if len(self._times) < 2 or now - self._times[-1] > stale_after:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+@dataclass
+class NodeStatistics:
+    """Counters and windows the node updates from two threads; read as a snapshot."""
+
+    window: int = 300
+    received: int = 0
+    processed: int = 0
+    dropped: int = 0  # replaced in the mailbox by a newer frame before being processed
+    rejected: int = 0  # bad input, skipped
+    failed: int = 0  # inference raised
+    reject_reasons: Counter = field(default_factory=Counter)
+    last_error: str = ""
+    path_totals: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self.input_rate = RateMeter(self.window)
+        self.output_rate = RateMeter(self.window)
+        self.latency_ms = RollingWindow(self.window)  # input stamp -> publish
+        self.inference_ms = RollingWindow(self.window)
+        self.overhead_ms = RollingWindow(self.window)  # decode + publish, no network
+        self.wait_ms = RollingWindow(self.window)  # mailbox wait: at most one inference
+
+    def on_received(self, now: float, replaced_pending: bool) -> None:
+        with self._lock:
+            self.received += 1
+            self.input_rate.tick(now)
+            if replaced_pending:
+                self.dropped += 1
+
+    def on_rejected(self, reason: str) -> None:
+        with self._lock:
+            self.rejected += 1
+            self.reject_reasons[reason.split(":")[0][:60]] += 1
+            self.last_error = reason
+
+    def on_started(self, waited_s: float) -> None:
+        """A frame left the mailbox after ``waited_s`` seconds (receipt to processing)."""
+        with self._lock:
+            self.wait_ms.add(waited_s * 1e3)
+
+    def on_failed(self, reason: str) -> None:
+        with self._lock:
+            self.failed += 1
+            self.last_error = reason
+
+    def on_processed(self, now: float, latency_ms: float, inference_ms: float,
+                     overhead_ms: float, path_mix: dict[str, float]) -> None:
+        with self._lock:
+            self.processed += 1
+            self.output_rate.tick(now)
+            self.latency_ms.add(latency_ms)
+            self.inference_ms.add(inference_ms)
+            self.overhead_ms.add(overhead_ms)
+            for path, share in path_mix.items():
+                self.path_totals[path] += share
+
+    def snapshot(self, now: float) -> dict[str, float | int | str]:
+        """Every figure the diagnostics report, as plain values."""
+        with self._lock:
+            total = sum(self.path_totals.values()) or 1.0
+            return {
+                "frames_received": self.received,
+                "frames_processed": self.processed,
+                "frames_dropped": self.dropped,
+                "frames_rejected": self.rejected,
+                "frames_failed": self.failed,
+                "input_rate_hz": self.input_rate.rate(now),
+                "output_rate_hz": self.output_rate.rate(now),
+                "latency_p50_ms": self.latency_ms.percentile(50),
+                "latency_p95_ms": self.latency_ms.percentile(95),
+                "inference_p50_ms": self.inference_ms.percentile(50),
+                "inference_p95_ms": self.inference_ms.percentile(95),
+                "overhead_p50_ms": self.overhead_ms.percentile(50),
+                "overhead_p95_ms": self.overhead_ms.percentile(95),
+                "wait_p95_ms": self.wait_ms.percentile(95),
+                "wait_max_ms": self.wait_ms.percentile(100),
+                "path_full": self.path_totals["full"] / total,
+                "path_low": self.path_totals["low"] / total,
+                "path_reuse": self.path_totals["reuse"] / total,
+                "last_error": self.last_error,
+            }
+
+    def reset_rolling(self) -> None:
+        """Forget rates and percentiles (counters stay cumulative)."""
+        with self._lock:
+            self.__post_init__()

@@ -1,0 +1,41 @@
+"""Rolling statistics behind the node's diagnostics."""
+
+from __future__ import annotations
+
+import math
+
+from seg_accel_ros.ros.statistics import NodeStatistics, RateMeter, RollingWindow
+
+
+def test_rate_over_window_and_staleness():
+    meter = RateMeter(100)
+    for i in range(31):
+        meter.tick(i / 30)
+    assert abs(meter.rate(1.0) - 30.0) < 1e-6
+    assert meter.rate(100.0) == 0.0
+
+
+def test_percentiles_of_a_window():
+    window = RollingWindow(100)
+    assert math.isnan(window.percentile(50))
+    for v in range(1, 101):
+        window.add(float(v))
+    assert abs(window.percentile(50) - 50.5) < 1e-9
+    assert window.percentile(95) > 94
+
+
+def test_snapshot_counts_every_frame():
+    stats = NodeStatistics(window=10)
+    stats.on_received(0.0, replaced_pending=False)
+    stats.on_received(0.1, replaced_pending=True)
+    stats.on_rejected("unsupported encoding: 'foo'")
+    stats.on_failed("RuntimeError: boom")
+    stats.on_processed(0.2, 12.0, 8.0, 1.0, {"full": 0.25, "low": 0.75, "reuse": 0.0})
+    snap = stats.snapshot(0.3)
+    assert snap["frames_received"] == 2
+    assert snap["frames_dropped"] == 1
+    assert snap["frames_rejected"] == 1
+    assert snap["frames_failed"] == 1
+    assert snap["frames_processed"] == 1
+    assert snap["path_low"] == 0.75
+    assert snap["last_error"] == "RuntimeError: boom"

@@ -1,0 +1,150 @@
+"""Cross-process ROS 2 test harness for test/ros: real rclpy, real DDS, nothing mocked.
+
+Each test module gets its own ROS_DOMAIN_ID; the node and the frame publisher run in their own
+processes; the test process talks to them only through topics and the standard lifecycle and
+parameter services (what `ros2 lifecycle` and `ros2 param` call).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import rclpy
+from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.srv import (
+    DescribeParameters,
+    GetParameters,
+    SetParameters,
+)
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+
+_next_domain = [100 + os.getpid() % 60]
+
+
+def fresh_domain() -> int:
+    _next_domain[0] += 1
+    return _next_domain[0] % 230 + 1
+
+
+class ManagedProcess:
+    """A child process with its output in a log file; stopped with SIGINT, then killed."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log_path = log
+        self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+def start_node(env: dict[str, str], log: Path, params: dict[str, object] | None = None,
+               name: str = "seg_accel_node") -> ManagedProcess:
+    args = [sys.executable, "-m", "seg_accel_ros.ros.node", "--ros-args", "-r", f"__node:={name}"]
+    for key, value in (params or {}).items():
+        if isinstance(value, bool):
+            value = str(value).lower()
+        args += ["-p", f"{key}:={value}"]
+    return ManagedProcess(args, env, log)
+
+
+def start_publisher(env: dict[str, str], log: Path, *extra: str) -> ManagedProcess:
+    return ManagedProcess([sys.executable, "-m", "seg_accel_ros.ros.video_publisher", *extra],
+                          env, log)
+
+
+class Probe:
+    """The test's own rclpy node, spun in a background thread."""
+
+    def __init__(self, context) -> None:
+        self.node = rclpy.create_node(f"probe_{os.getpid()}", context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def call(self, srv_type, name: str, request, timeout: float = 30.0):
+        client = self.node.create_client(srv_type, name)
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise TimeoutError(f"service {name} not available")
+            future = client.call_async(request)
+            deadline = time.monotonic() + timeout
+            while not future.done():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"service {name} did not answer")
+                time.sleep(0.01)
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
+
+    def change_state(self, node: str, transition_id: int, timeout: float = 120.0) -> bool:
+        req = ChangeState.Request()
+        req.transition.id = transition_id
+        return self.call(ChangeState, f"/{node}/change_state", req, timeout).success
+
+    def get_state(self, node: str) -> str:
+        return self.call(GetState, f"/{node}/get_state", GetState.Request()).current_state.label
+
+    def set_parameters(self, node: str, values: dict[str, object]):
+        req = SetParameters.Request()
+        req.parameters = [_to_msg(k, v) for k, v in values.items()]
+        return self.call(SetParameters, f"/{node}/set_parameters", req).results
+
+    def get_parameters(self, node: str, names: list[str]) -> list[object]:
+        req = GetParameters.Request()
+        req.names = names
+        values = self.call(GetParameters, f"/{node}/get_parameters", req).values
+        return [Parameter.from_parameter_msg(ParameterMsg(name=n, value=v)).value
+                for n, v in zip(names, values, strict=True)]
+
+    def describe_parameters(self, node: str, names: list[str]):
+        req = DescribeParameters.Request()
+        req.names = names
+        return self.call(DescribeParameters, f"/{node}/describe_parameters", req).descriptors
+
+    def collect(self, msg_type, topic: str, count: int, timeout: float, qos=10) -> list:
+        """Subscribe to ``topic`` and return up to ``count`` messages received in ``timeout``."""
+        received: list = []
+        sub = self.node.create_subscription(msg_type, topic, received.append, qos)
+        deadline = time.monotonic() + timeout
+        while len(received) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.node.destroy_subscription(sub)
+        return received[:count] if count else received
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+def _to_msg(name: str, value: object) -> ParameterMsg:
+    if isinstance(value, ParameterMsg):
+        return value
+    return Parameter(name, value=value).to_parameter_msg()
+
+
