@@ -24,6 +24,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import CompressedImage, Image
 
 from seg_accel_ros import image_codec
@@ -33,7 +34,8 @@ from seg_accel_ros.engine.stream import StreamMonitor
 from seg_accel_ros.models.registry import ModelLoadError
 from seg_accel_ros.ros.mailbox import LatestMailbox
 from seg_accel_ros.ros.parameters import PARAMS, SPECS, NodeConfig, ParamSpec
-from seg_accel_ros.ros.statistics import NodeStatistics
+from seg_accel_ros.ros.statistics import NodeStatistics, SequenceGaps
+from seg_accel_ros.runtime import keep_large_buffers_in_heap
 from seg_accel_ros.visualization import colorize, palette_lut
 
 OUTPUT_QOS = QoSProfile(depth=2, history=HistoryPolicy.KEEP_LAST,
@@ -83,6 +85,7 @@ class SegAccelNode(LifecycleNode):
         self._diag_pub = None
         self._diag_timer = None
         self._stats = NodeStatistics()
+        self._gaps = SequenceGaps()
         self._stream = StreamMonitor()
         self._stream_resets = 0
         self._failed_at_last_report = 0
@@ -245,9 +248,12 @@ class SegAccelNode(LifecycleNode):
             self._engine.reset()
 
     # -- frames -----------------------------------------------------------------------------
-    def _on_image(self, msg: Image | CompressedImage) -> None:
+    def _on_image(self, msg: Image | CompressedImage, info: MessageInfo) -> None:
+        gid = info.get("publisher_gid") or {}
+        lost = self._gaps.observe(bytes(gid.get("data", b"")),
+                                  info.get("publication_sequence_number"))
         replaced = self._mailbox.put((msg, time.monotonic()))
-        self._stats.on_received(time.monotonic(), replaced)
+        self._stats.on_received(time.monotonic(), replaced, lost)
 
     def _start_worker(self) -> None:
         self._mailbox.open()
@@ -369,6 +375,7 @@ def _format_value(value: object) -> str:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``ros2 run seg_accel_ros seg_accel_node``."""
+    keep_large_buffers_in_heap()
     rclpy.init(args=args)
     node = SegAccelNode()
     executor = SingleThreadedExecutor()

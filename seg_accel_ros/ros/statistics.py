@@ -28,6 +28,27 @@ class RollingWindow:
         return len(self._values)
 
 
+class SequenceGaps:
+    """Counts messages that never reached us, from gaps in each publisher's sequence numbers.
+
+    With best-effort, depth-1 QoS a busy subscriber loses frames inside DDS (history
+    overwrite or transport loss); the publisher's sequence numbers reveal how many.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[bytes, int] = {}
+
+    def observe(self, publisher: bytes, sequence: int | None) -> int:
+        """Frames missed from ``publisher`` since its previous message (0 if unknown)."""
+        if sequence is None:
+            return 0
+        last = self._last.get(publisher)
+        self._last[publisher] = sequence
+        if last is None or sequence <= last:  # first message, or the publisher restarted
+            return 0
+        return sequence - last - 1
+
+
 class RateMeter:
     """Events per second over the last ``size`` event times (monotonic seconds)."""
 
@@ -53,6 +74,7 @@ class NodeStatistics:
     received: int = 0
     processed: int = 0
     dropped: int = 0  # replaced in the mailbox by a newer frame before being processed
+    lost: int = 0  # published but never delivered to the node (DDS queue or transport)
     rejected: int = 0  # bad input, skipped
     failed: int = 0  # inference raised
     reject_reasons: Counter = field(default_factory=Counter)
@@ -68,9 +90,10 @@ class NodeStatistics:
         self.overhead_ms = RollingWindow(self.window)  # decode + publish, no network
         self.wait_ms = RollingWindow(self.window)  # mailbox wait: at most one inference
 
-    def on_received(self, now: float, replaced_pending: bool) -> None:
+    def on_received(self, now: float, replaced_pending: bool, lost_before: int = 0) -> None:
         with self._lock:
             self.received += 1
+            self.lost += lost_before
             self.input_rate.tick(now)
             if replaced_pending:
                 self.dropped += 1
@@ -110,6 +133,7 @@ class NodeStatistics:
                 "frames_received": self.received,
                 "frames_processed": self.processed,
                 "frames_dropped": self.dropped,
+                "frames_lost": self.lost,
                 "frames_rejected": self.rejected,
                 "frames_failed": self.failed,
                 "input_rate_hz": self.input_rate.rate(now),

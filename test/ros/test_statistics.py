@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from seg_accel_ros.ros.statistics import NodeStatistics, RateMeter, RollingWindow
+from seg_accel_ros.ros.statistics import NodeStatistics, RateMeter, RollingWindow, SequenceGaps
 
 
 def test_rate_over_window_and_staleness():
@@ -39,3 +39,13 @@ def test_snapshot_counts_every_frame():
     assert snap["frames_processed"] == 1
     assert snap["path_low"] == 0.75
     assert snap["last_error"] == "RuntimeError: boom"
+
+
+def test_sequence_gaps_count_frames_that_never_arrived():
+    gaps = SequenceGaps()
+    assert gaps.observe(b"cam", 1) == 0
+    assert gaps.observe(b"cam", 2) == 0
+    assert gaps.observe(b"cam", 6) == 3
+    assert gaps.observe(b"other", 40) == 0
+    assert gaps.observe(b"cam", 1) == 0  # publisher restarted
+    assert gaps.observe(b"cam", None) == 0
