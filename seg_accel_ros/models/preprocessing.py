@@ -31,6 +31,8 @@ class Preprocessing:
         """HxWx3 uint8 RGB array -> normalised 1x3xHxW tensor on ``device``."""
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 RGB image, got shape {image_rgb.shape}")
+        if not image_rgb.flags.writeable:  # e.g. a zero-copy view of a message buffer
+            image_rgb = image_rgb.copy()
         x = torch.from_numpy(np.ascontiguousarray(image_rgb)).to(device)
         x = x.permute(2, 0, 1).unsqueeze(0).float()
         return self.normalize(x).to(dtype)

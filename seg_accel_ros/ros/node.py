@@ -34,7 +34,7 @@ from seg_accel_ros.engine.stream import StreamMonitor
 from seg_accel_ros.models.registry import ModelLoadError
 from seg_accel_ros.ros.mailbox import LatestMailbox
 from seg_accel_ros.ros.parameters import PARAMS, SPECS, NodeConfig, ParamSpec
-from seg_accel_ros.ros.statistics import NodeStatistics, SequenceGaps
+from seg_accel_ros.ros.statistics import NodeStatistics, ReasonThrottle, SequenceGaps
 from seg_accel_ros.runtime import keep_large_buffers_in_heap
 from seg_accel_ros.visualization import colorize, palette_lut
 
@@ -86,6 +86,7 @@ class SegAccelNode(LifecycleNode):
         self._diag_timer = None
         self._stats = NodeStatistics()
         self._gaps = SequenceGaps()
+        self._log_throttle = ReasonThrottle()
         self._stream = StreamMonitor()
         self._stream_resets = 0
         self._failed_at_last_report = 0
@@ -291,7 +292,8 @@ class SegAccelNode(LifecycleNode):
             frame = self._decode(msg)
         except image_codec.ImageCodecError as exc:
             self._stats.on_rejected(str(exc))
-            self.get_logger().warning(f"frame rejected: {exc}", throttle_duration_sec=1.0)
+            if self._log_throttle.should_log(str(exc), time.monotonic()):
+                self.get_logger().warning(f"frame rejected: {exc}")
             return
         reason = self._stream.check(_stamp_seconds(msg.header.stamp), frame.shape)
         if reason:
@@ -303,9 +305,10 @@ class SegAccelNode(LifecycleNode):
         try:
             result = engine.process(frame)
         except Exception as exc:  # the node must survive any inference failure
-            self._stats.on_failed(f"{type(exc).__name__}: {exc}")
-            self.get_logger().error(f"inference failed: {type(exc).__name__}: {exc}",
-                                    throttle_duration_sec=1.0)
+            reason = f"{type(exc).__name__}: {exc}"
+            self._stats.on_failed(reason)
+            if self._log_throttle.should_log(reason, time.monotonic()):
+                self.get_logger().error(f"inference failed: {reason}")
             engine.reset()
             return
         t2 = time.perf_counter()

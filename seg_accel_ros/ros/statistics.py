@@ -49,6 +49,29 @@ class SequenceGaps:
         return sequence - last - 1
 
 
+class ReasonThrottle:
+    """Log each kind of problem at once, then at most every ``period`` s per kind.
+
+    A plain time throttle would hide a second, different problem behind the first one.
+    """
+
+    def __init__(self, period: float = 5.0) -> None:
+        self.period = period
+        self._last: dict[str, float] = {}
+
+    @staticmethod
+    def kind(reason: str) -> str:
+        return " ".join(reason.replace(":", " ").split()[:3])
+
+    def should_log(self, reason: str, now: float) -> bool:
+        key = self.kind(reason)
+        last = self._last.get(key)
+        if last is not None and now - last < self.period:
+            return False
+        self._last[key] = now
+        return True
+
+
 class RateMeter:
     """Events per second over the last ``size`` event times (monotonic seconds)."""
 
@@ -101,7 +124,7 @@ class NodeStatistics:
     def on_rejected(self, reason: str) -> None:
         with self._lock:
             self.rejected += 1
-            self.reject_reasons[reason.split(":")[0][:60]] += 1
+            self.reject_reasons[ReasonThrottle.kind(reason)] += 1
             self.last_error = reason
 
     def on_started(self, waited_s: float) -> None:

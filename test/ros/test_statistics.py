@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import math
 
-from seg_accel_ros.ros.statistics import NodeStatistics, RateMeter, RollingWindow, SequenceGaps
+from seg_accel_ros.ros.statistics import (
+    NodeStatistics,
+    RateMeter,
+    ReasonThrottle,
+    RollingWindow,
+    SequenceGaps,
+)
 
 
 def test_rate_over_window_and_staleness():
@@ -49,3 +55,11 @@ def test_sequence_gaps_count_frames_that_never_arrived():
     assert gaps.observe(b"other", 40) == 0
     assert gaps.observe(b"cam", 1) == 0  # publisher restarted
     assert gaps.observe(b"cam", None) == 0
+
+
+def test_each_kind_of_problem_is_logged_then_throttled():
+    throttle = ReasonThrottle(period=5.0)
+    assert throttle.should_log("unsupported image encoding 'hsv8'", 0.0)
+    assert throttle.should_log("step 100 is smaller than the row size", 0.1)
+    assert not throttle.should_log("unsupported image encoding 'abc'", 1.0)
+    assert throttle.should_log("unsupported image encoding 'abc'", 6.0)
