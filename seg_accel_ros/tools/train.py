@@ -1,0 +1,154 @@
+"""``seg_accel_train``: train a registered network on CamVid train (never val or test).
+
+Example (CPU, see docs/models/swiftnet_lite0.md for the recipe actually used)::
+
+    seg_accel_train --model swiftnet_lite0 --epochs 40 --batch-size 8 --crop 288 288 \
+        --out runs/swiftnet_lite0 --export seg_accel_ros/models/weights/swiftnet_lite0_camvid.pt
+
+Validation mIoU on CamVid val is only logged (and picks the exported checkpoint); it is never
+trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from seg_accel_ros.models.registry import get_spec, load_state_dict_file
+from seg_accel_ros.training.data import AugmentedSegmentation, Subset, SyntheticScenes
+from seg_accel_ros.training.loop import (
+    TrainConfig,
+    Trainer,
+    limit_opencv_threads,
+    seed_everything,
+)
+from seg_accel_ros.training.losses import build_loss
+from seg_accel_ros.training.transforms import TrainTransform
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="seg_accel_train", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default="swiftnet_lite0", help="registered model name")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--crop", type=int, nargs=2, default=(384, 384), metavar=("H", "W"))
+    p.add_argument("--scale", type=float, nargs=2, default=(0.5, 2.0), metavar=("MIN", "MAX"),
+                   help="random scale range")
+    p.add_argument("--lr", type=float, default=4e-4, help="decoder learning rate")
+    p.add_argument("--encoder-lr-ratio", type=float, default=0.25)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--schedule", choices=("poly", "cosine"), default="cosine")
+    p.add_argument("--warmup", type=float, default=0.02, help="fraction of training")
+    p.add_argument("--loss", choices=("ohem", "ce", "balanced"), default="ohem")
+    p.add_argument("--workers", type=int, default=2, help="data loader worker processes")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log)")
+    p.add_argument("--resume", nargs="?", const="", default=None, metavar="CKPT",
+                   help="continue from CKPT (default OUT/last.pt when it exists)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from these weights (state dict or checkpoint), new schedule")
+    p.add_argument("--export", type=Path, default=None,
+                   help="keep the best (else latest) weights exported here as fp16")
+    p.add_argument("--val-every", type=int, default=5, help="epochs between val mIoU; 0: never")
+    p.add_argument("--time-budget", type=float, default=None, metavar="MIN",
+                   help="wall-time budget in minutes: the schedule ends when it is spent")
+    p.add_argument("--checkpoint-every", type=float, default=5.0, metavar="MIN")
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--no-amp", action="store_true", help="no fp16 autocast on CUDA")
+    p.add_argument("--data", choices=("camvid", "synthetic"), default="camvid")
+    p.add_argument("--data-root", type=Path, default=None, help="CamVid root")
+    p.add_argument("--subset", type=int, default=None, help="use the first N train images")
+    p.add_argument("--val-subset", type=int, default=None, help="use the first N val images")
+    return p.parse_args(argv)
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto``: CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def build_training_model(name: str, init: Path | None = None) -> torch.nn.Module:
+    """The registered network with its training initialisation (ImageNet encoder if any)."""
+    spec = get_spec(name)
+    build = spec.extra.get("build_pretrained", spec.build)
+    model = build()
+    if init is not None:
+        state = load_state_dict_file(init, spec.extract_state_dict)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in state.items()}, strict=True)
+    return model
+
+
+def load_data(args: argparse.Namespace) -> tuple[Sequence, Sequence | None]:
+    """(train samples, val samples or None)."""
+    if args.data == "synthetic":
+        train, val = SyntheticScenes(count=16, seed=0), SyntheticScenes(count=4, seed=1)
+    else:
+        from seg_accel_ros.datasets.camvid import CamVid
+
+        train = CamVid("train", args.data_root)
+        val = CamVid("val", args.data_root) if args.val_every else None
+    if args.subset:
+        train = Subset(train, args.subset)
+    if val is not None:
+        val = Subset(val, args.val_subset) if args.val_subset else val
+        val = [val[i] for i in range(len(val))]  # decoded once, reused at every validation
+    return train, val
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_flush_denormal(True)
+    limit_opencv_threads()  # before any cv2 call: forked loader workers must not touch its pool
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    device = pick_device(args.device)
+    spec = get_spec(args.model)
+    model = build_training_model(args.model, args.init).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True
+    train, val = load_data(args)
+    transform = TrainTransform(crop=tuple(args.crop), scale_range=tuple(args.scale))
+    train_set = AugmentedSegmentation(train, transform, seed=args.seed)
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        encoder_lr_ratio=args.encoder_lr_ratio, weight_decay=args.weight_decay,
+        schedule=args.schedule, warmup=args.warmup, workers=args.workers, seed=args.seed,
+        val_every=args.val_every,
+        time_budget_s=args.time_budget * 60 if args.time_budget else None,
+        max_steps=args.max_steps, log_every=args.log_every,
+        checkpoint_every_s=args.checkpoint_every * 60, amp=not args.no_amp,
+        extra={"model": args.model, "crop": list(args.crop), "scale": list(args.scale),
+               "loss": args.loss, "data": args.data, "subset": args.subset,
+               "init": str(args.init) if args.init else None, "argv": list(argv or sys.argv[1:])},
+    )
+    trainer = Trainer(model, train_set, build_loss(args.loss).to(device), spec.preprocessing,
+                      config, args.out, device, val_samples=val, num_classes=spec.num_classes,
+                      export_path=args.export, stream=sys.stdout)
+    if args.resume is not None:
+        resumed = trainer.resume(args.resume or None)
+        if not resumed and args.resume:
+            raise SystemExit(f"cannot resume: {args.resume} not found")
+    summary = trainer.fit()
+    print(f"done: epoch {summary['epoch']}, step {summary['step']}, "
+          f"best val mIoU {summary['best_miou']}, {summary['elapsed_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

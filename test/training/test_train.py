@@ -1,0 +1,162 @@
+"""Training pieces (augmentation, loss, schedule, metric) and seg_accel_train end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seg_accel_ros.models import create_model
+from seg_accel_ros.models.preprocessing import IMAGENET
+from seg_accel_ros.tools.train import main
+from seg_accel_ros.training.data import AugmentedSegmentation, Subset, SyntheticScenes
+from seg_accel_ros.training.loop import (
+    EpochSampler,
+    StepRunner,
+    build_optimizer,
+    limit_opencv_threads,
+)
+from seg_accel_ros.training.losses import OhemCrossEntropy, build_loss, enet_class_weights
+from seg_accel_ros.training.schedule import lr_factor, training_progress
+from seg_accel_ros.training.transforms import TrainTransform, pad_to
+
+torch.set_flush_denormal(True)
+limit_opencv_threads()
+
+
+def _samples(camvid_available: bool, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    if camvid_available:
+        from seg_accel_ros.datasets.camvid import CamVid
+
+        data = CamVid("train")
+        return [data[i * 37] for i in range(n)]
+    return [SyntheticScenes(count=n)[i] for i in range(n)]
+
+
+@pytest.fixture
+def camvid_available() -> bool:
+    from seg_accel_ros.datasets.camvid import default_root
+
+    return (default_root() / "train").is_dir()
+
+
+def test_transform_shapes_and_determinism() -> None:
+    image, labels = SyntheticScenes(count=1, size=(90, 120))[0]
+    t = TrainTransform(crop=(64, 80))
+    a = t(image, labels, np.random.default_rng(3))
+    b = t(image, labels, np.random.default_rng(3))
+    assert a[0].shape == (64, 80, 3) and a[1].shape == (64, 80)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert set(np.unique(a[1])) <= set(range(12))
+
+
+def test_pad_uses_ignore_label() -> None:
+    image, labels = np.zeros((10, 12, 3), np.uint8), np.zeros((10, 12), np.uint8)
+    image, labels = pad_to(image, labels, 16, 20)
+    assert labels.shape == (16, 20) and image.shape == (16, 20, 3)
+    assert (labels[10:] == 11).all() and (labels[:, 12:] == 11).all()
+    assert (labels[:10, :12] == 0).all()
+
+
+def test_dataset_depends_on_seed_epoch_index_only() -> None:
+    base = SyntheticScenes(count=3, size=(80, 80))
+    ds = AugmentedSegmentation(base, TrainTransform(crop=(48, 48)), seed=1)
+    x0, y0 = ds[2]
+    assert x0.dtype == torch.uint8 and x0.shape == (3, 48, 48) and y0.dtype == torch.int64
+    ds.set_epoch(1)
+    x1, _ = ds[2]
+    ds.set_epoch(0)
+    assert torch.equal(ds[2][0], x0) and not torch.equal(x1, x0)
+    assert list(EpochSampler(10, 0, 4)) == list(EpochSampler(10, 0, 4))
+    assert list(EpochSampler(10, 0, 4, start=3)) == list(EpochSampler(10, 0, 4))[3:]
+
+
+def test_ohem_and_balanced_losses() -> None:
+    torch.manual_seed(0)
+    logits, target = torch.randn(2, 11, 8, 8), torch.randint(0, 12, (2, 8, 8))
+    ce = F.cross_entropy(logits, target, ignore_index=11)
+    # threshold 1.0: every valid pixel is hard, OHEM is plain cross-entropy
+    assert torch.allclose(OhemCrossEntropy(threshold=1.0)(logits, target), ce)
+    assert OhemCrossEntropy()(logits, target) >= ce * 0.99
+    perfect = F.one_hot(target.clamp(max=10), 11).permute(0, 3, 1, 2).float() * 50
+    assert OhemCrossEntropy()(perfect, target) < 1e-3
+    assert OhemCrossEntropy()(logits, torch.full_like(target, 11)) == 0
+    w = enet_class_weights([0.3, 0.01])
+    assert w[1] > w[0]
+    for name in ("ce", "balanced", "ohem"):
+        assert torch.isfinite(build_loss(name)(logits, target))
+
+
+def test_schedules() -> None:
+    for kind in ("poly", "cosine"):
+        assert lr_factor(0.0, kind) == 1.0
+        assert lr_factor(1.0, kind) == pytest.approx(0.0, abs=1e-9)
+        assert 0 < lr_factor(0.5, kind) < 1
+    assert lr_factor(0.005, "cosine", warmup=0.01) == pytest.approx(0.5)
+    assert training_progress(10, 100) == 0.1
+    assert training_progress(10, 100, elapsed_s=50, budget_s=100) == 0.5
+
+
+def test_tiny_training_lowers_loss(camvid_available: bool) -> None:
+    """A few steps on a few images (CamVid train, or synthetic scenes) lower the loss."""
+    from seg_accel_ros.tools.train import build_training_model
+
+    torch.manual_seed(0)
+    samples = _samples(camvid_available, 2)
+    ds = AugmentedSegmentation(samples, TrainTransform(crop=(64, 96), scale_range=(0.5, 0.5)))
+    images, labels = (torch.stack(t) for t in zip(*(ds[i] for i in range(len(ds))), strict=True))
+    model = build_training_model("swiftnet_lite0")
+    opt = build_optimizer(model, lr=2e-3, encoder_lr_ratio=0.25)
+    step = StepRunner(model, build_loss("ce"), opt, IMAGENET, torch.device("cpu"))
+    losses = [step(images, labels) for _ in range(6)]
+    assert all(math.isfinite(v) for v in losses)
+    assert np.mean(losses[-2:]) < 0.7 * np.mean(losses[:2]), losses
+
+
+def _events(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_train_tool_end_to_end(tmp_path: Path) -> None:
+    """Synthetic data: train, validate, export, reload with create_model, resume."""
+    out, export = tmp_path / "run", tmp_path / "weights.pt"
+    common = ["--data", "synthetic", "--batch-size", "2", "--crop", "64", "64",
+              "--epochs", "2", "--val-every", "1", "--val-subset", "2", "--log-every", "1",
+              "--out", str(out), "--export", str(export)]
+    assert main([*common, "--max-steps", "2", "--workers", "1"]) == 0
+    events = _events(out)
+    kinds = [e["event"] for e in events]
+    assert kinds.count("train") == 2 and "val" in kinds and "export" in kinds
+    assert all({"loss", "lr", "s_per_iter", "elapsed_s"} <= set(e) for e in events
+               if e["event"] == "train")
+    assert (out / "last.pt").is_file() and (out / "best.pt").is_file()
+    assert export.stat().st_size < 25e6
+    loaded = create_model("swiftnet_lite0", weights=export)
+    with torch.no_grad():
+        assert loaded.module(torch.zeros(1, 3, 32, 48)).shape == (1, 11, 32, 48)
+
+    assert main([*common, "--max-steps", "3", "--workers", "0", "--resume"]) == 0
+    events = _events(out)
+    resume = [e for e in events if e["event"] == "resume"]
+    assert resume and resume[0]["step"] == 2
+    assert [e["step"] for e in events if e["event"] == "train"][-1] == 3
+
+
+def test_trains_on_camvid_train_only(camvid_root: Path) -> None:
+    from seg_accel_ros.tools.train import load_data, parse_args
+
+    args = parse_args(["--out", "x", "--data-root", str(camvid_root), "--subset", "3",
+                       "--val-subset", "2"])
+    train, val = load_data(args)
+    assert isinstance(train, Subset) and train.base.split == "train" and len(train) == 3
+    assert len(val) == 2  # val only for the logged mIoU
+    names = {s.image_path.name for s in train.base.samples}
+    for split in ("val", "test"):
+        from seg_accel_ros.datasets.camvid import CamVid
+
+        assert not names & {s.image_path.name for s in CamVid(split, camvid_root).samples}
