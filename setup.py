@@ -34,6 +34,7 @@ setup(
             f"seg_accel_bench = {PACKAGE}.tools.bench:main",
             f"seg_accel_train = {PACKAGE}.tools.train:main",
             f"seg_accel_demo = {PACKAGE}.tools.demo:main",
+            f"seg_accel_to_bag = {PACKAGE}.tools.to_bag:main",
         ],
     },
 )
