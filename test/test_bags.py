@@ -226,9 +226,12 @@ def _make_source(storage: str) -> tuple[bytes, bytes, str]:
 
 SOURCES = {storage: _make_source(storage) for storage in bags.STORAGES}
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Subnormals off: torch.set_flush_denormal(True), set by inference code earlier in the same test
+# process, makes hypothesis refuse to generate them.
+POSITION = st.floats(0.0, 1.0, exclude_max=True, allow_subnormal=False)
 EDITS = st.lists(st.tuples(st.sampled_from(["set", "zero", "truncate", "insert"]),
-                           st.floats(0.0, 1.0, exclude_max=True), st.integers(0, 255),
-                           st.integers(1, 64)), min_size=1, max_size=6)
+                           POSITION, st.integers(0, 255), st.integers(1, 64)),
+                 min_size=1, max_size=6)
 
 
 def _corrupt(data: bytes, edits) -> bytes:

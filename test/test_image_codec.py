@@ -684,9 +684,14 @@ REAL_STREAMS = [
 ]
 
 
+# Subnormals off: torch.set_flush_denormal(True), set by inference code earlier in the same test
+# process, makes hypothesis refuse to generate them.
+FRACTION = st.floats(0.0, 1.0, allow_subnormal=False)
+
+
 @FUZZ
-@given(stream=st.sampled_from(REAL_STREAMS), cut=st.floats(0.0, 1.0),
-       flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(1, 255)), max_size=4),
+@given(stream=st.sampled_from(REAL_STREAMS), cut=FRACTION,
+       flips=st.lists(st.tuples(FRACTION, st.integers(1, 255)), max_size=4),
        fmt=st.one_of(st.none(), st.text(max_size=20)))
 def test_fuzz_compressed(stream: tuple[str, bytes], cut: float,
                          flips: list[tuple[float, int]], fmt: str | None) -> None:
