@@ -22,7 +22,7 @@ from seg_accel_ros.frame_sources import video_fps
 from seg_accel_ros.tools.live import LivePipeline
 from seg_accel_ros.tools.node_bench import diagnostic_values
 from seg_accel_ros.tools.reporting import format_table, write_json
-from seg_accel_ros.visualization import PATH_COLORS, palette_lut
+from seg_accel_ros.visualization import PATH_COLORS, colorize, palette_lut
 
 REPORTED_DIAGNOSTICS = (
     "frames_received", "frames_processed", "frames_dropped", "frames_lost", "frames_rejected",
@@ -61,7 +61,7 @@ def resolve_input(spec: str) -> str:
 def compose(rgb: np.ndarray, color: np.ndarray, path_map: np.ndarray) -> np.ndarray:
     """Input | labels blended over the input | block paths, side by side (BGR for video)."""
     overlay = cv2.addWeighted(rgb, 0.45, color, 0.55, 0.0)
-    paths = cv2.LUT(cv2.merge((path_map,) * 3), palette_lut(PATH_COLORS))
+    paths = colorize(path_map, palette_lut(PATH_COLORS))
     return cv2.cvtColor(np.hstack((rgb, overlay, paths)), cv2.COLOR_RGB2BGR)
 
 
