@@ -9,7 +9,8 @@ ENGINE_MODES = ("dense", "blocks", "temporal")
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """How frames are segmented. Only ``dense`` exists until the block engine lands."""
+    """How frames are segmented: ``dense`` (the baseline), ``blocks`` (FULL/LOW per block) or
+    ``temporal`` (FULL/LOW/REUSE; not available yet)."""
 
     model: str = "swiftnet_lite0"
     weights: str = ""  # empty: the registry's default weights
@@ -17,12 +18,18 @@ class EngineConfig:
     mode: str = "dense"
     half_precision: bool = False  # CUDA only
     num_threads: int = 0  # CPU intra-op threads; 0 keeps torch's default
+    block_size: int = 128  # input pixels per block side (blocks and temporal modes)
+    full_fraction: float = 0.25  # share of blocks at full resolution (blocks mode)
 
     def __post_init__(self) -> None:
         if self.mode not in ENGINE_MODES:
             raise ValueError(f"mode must be one of {ENGINE_MODES}, got {self.mode!r}")
         if not self.model:
             raise ValueError("model must name a registered model")
+        if self.block_size < 32 or self.block_size % 64:
+            raise ValueError(f"block_size must be a multiple of 64, got {self.block_size}")
+        if not 0.0 <= self.full_fraction <= 1.0:
+            raise ValueError(f"full_fraction must be in [0, 1], got {self.full_fraction}")
         if self.num_threads < 0:
             raise ValueError("num_threads must be >= 0")
         if not (self.device == "cpu" or self.device.startswith("cuda")):

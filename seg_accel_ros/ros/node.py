@@ -29,7 +29,8 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from seg_accel_ros import image_codec
 from seg_accel_ros.engine.config import EngineConfig
-from seg_accel_ros.engine.dense import DenseEngine, EngineError
+from seg_accel_ros.engine.dense import EngineError
+from seg_accel_ros.engine.factory import Engine, build_engine
 from seg_accel_ros.engine.stream import StreamMonitor
 from seg_accel_ros.models.registry import ModelLoadError
 from seg_accel_ros.ros.mailbox import LatestMailbox
@@ -76,7 +77,7 @@ class SegAccelNode(LifecycleNode):
             read_only=True))
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._config: NodeConfig | None = None
-        self._engine: DenseEngine | None = None
+        self._engine: Engine | None = None
         self._mailbox: LatestMailbox = LatestMailbox()
         self._worker: threading.Thread | None = None
         self._running = threading.Event()
@@ -124,6 +125,8 @@ class SegAccelNode(LifecycleNode):
         for param in params:
             if param.name == "palette":
                 self._palette = self._build_palette(list(param.value or []))
+            elif param.name == "full_fraction" and hasattr(self._engine, "set_full_fraction"):
+                self._engine.set_full_fraction(float(param.value))
             elif param.name == "stats_window":
                 self._stats.window = int(param.value)
                 self._stats.reset_rolling()
@@ -152,9 +155,10 @@ class SegAccelNode(LifecycleNode):
                 device = "cpu"
         try:
             engine_config = EngineConfig(
-                model=config.model, weights=config.weights, device=device, mode="dense",
-                half_precision=config.half_precision, num_threads=config.num_threads)
-            engine = DenseEngine.from_config(engine_config)
+                model=config.model, weights=config.weights, device=device, mode=config.mode,
+                half_precision=config.half_precision, num_threads=config.num_threads,
+                block_size=config.block_size, full_fraction=config.full_fraction)
+            engine = build_engine(engine_config)
             self._warm_up(engine, config)
         except (ModelLoadError, EngineError, ValueError) as exc:
             self.get_logger().error(f"configure failed: {exc}")
@@ -162,9 +166,6 @@ class SegAccelNode(LifecycleNode):
         except Exception as exc:  # anything else from torch: still a clean FAILURE
             self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
             return TransitionCallbackReturn.FAILURE
-        if config.mode != "dense":
-            self.get_logger().warning(
-                f"mode {config.mode!r} is not available yet; running dense")
         self._config, self._engine = config, engine
         self._palette = self._build_palette(list(config.palette))
         self._stats = NodeStatistics(window=config.stats_window)
@@ -180,7 +181,7 @@ class SegAccelNode(LifecycleNode):
             f"configured: model {config.model} ({engine.model.weights}) on {device}")
         return TransitionCallbackReturn.SUCCESS
 
-    def _warm_up(self, engine: DenseEngine, config: NodeConfig) -> None:
+    def _warm_up(self, engine: Engine, config: NodeConfig) -> None:
         h, w = config.warmup_size
         frame = np.zeros((h, w, 3), np.uint8)
         for _ in range(config.warmup_frames):
@@ -361,7 +362,7 @@ class SegAccelNode(LifecycleNode):
             status.level = DiagnosticStatus.OK
             status.message = "running" if active else "inactive"
         values = {**snap, "model": self._config.model, "device": status.hardware_id,
-                  "mode": "dense", "stream_resets": self._stream_resets,
+                  "mode": self._config.mode, "stream_resets": self._stream_resets,
                   "weights": self._engine.model.weights if self._engine else ""}
         status.values = [KeyValue(key=k, value=_format_value(v)) for k, v in values.items()]
         out = DiagnosticArray()

@@ -82,6 +82,11 @@ PARAMS: tuple[ParamSpec, ...] = (
               min_value=0, max_value=256),
     ParamSpec("mode", "dense", "Engine mode: dense, blocks (FULL/LOW) or temporal "
               "(FULL/LOW/REUSE).", read_only=True, choices=ENGINE_MODES),
+    ParamSpec("block_size", 128, "Block side in input pixels (blocks/temporal modes); a "
+              "multiple of 64.", read_only=True, min_value=64, max_value=1024,
+              validate=lambda v: None if v % 64 == 0 else "block_size must be a multiple of 64"),
+    ParamSpec("full_fraction", 0.25, "Share of blocks computed at full resolution (blocks "
+              "mode).", min_value=0.0, max_value=1.0),
     ParamSpec("input_transport", "raw", "Subscribe to 'image' (raw) or 'image/compressed'.",
               read_only=True, choices=("raw", "compressed")),
     ParamSpec("qos_reliability", "best_effort", "Input QoS reliability.", read_only=True,
@@ -120,6 +125,8 @@ class NodeConfig:
     half_precision: bool
     num_threads: int
     mode: str
+    block_size: int
+    full_fraction: float
     input_transport: str
     qos_reliability: str
     qos_depth: int
@@ -143,4 +150,5 @@ class NodeConfig:
         kwargs["warmup_size"] = tuple(kwargs["warmup_size"])  # type: ignore[arg-type]
         kwargs["diagnostics_period"] = float(kwargs["diagnostics_period"])  # type: ignore[arg-type]
         kwargs["color_alpha"] = float(kwargs["color_alpha"])  # type: ignore[arg-type]
+        kwargs["full_fraction"] = float(kwargs["full_fraction"])  # type: ignore[arg-type]
         return cls(**kwargs)  # type: ignore[arg-type]

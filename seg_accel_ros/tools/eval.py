@@ -19,13 +19,14 @@ from pathlib import Path
 
 from seg_accel_ros.datasets.camvid import SPLITS, CamVid
 from seg_accel_ros.engine.config import EngineConfig
-from seg_accel_ros.engine.dense import DenseEngine, EngineError
+from seg_accel_ros.engine.dense import EngineError
+from seg_accel_ros.engine.factory import build_engine
 from seg_accel_ros.evaluation.evaluate import evaluate
 from seg_accel_ros.models.classes import CAMVID_IGNORE_INDEX
 from seg_accel_ros.models.registry import ModelLoadError, get_spec, list_models
 
 DATASETS = ("camvid",)
-AVAILABLE_MODES = ("dense",)  # the block and temporal engines plug in here when they land
+AVAILABLE_MODES = ("dense", "blocks")  # the temporal engine plugs in here when it lands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="weights file (default: the model's own)")
     p.add_argument("--mode", default="dense",
                    help=f"engine mode; available: {', '.join(AVAILABLE_MODES)}")
+    p.add_argument("--full-fraction", type=float, default=0.25,
+                   help="blocks mode: share of blocks at full resolution (default 0.25)")
+    p.add_argument("--block-size", type=int, default=128,
+                   help="blocks mode: block side in input pixels (default 128)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (default 0: torch's own choice)")
@@ -63,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--limit must be >= 1")
     try:
         config = EngineConfig(model=args.model, weights=args.weights or "", device=args.device,
-                              mode=args.mode, num_threads=args.threads)
+                              mode=args.mode, num_threads=args.threads,
+                              full_fraction=args.full_fraction, block_size=args.block_size)
     except ValueError as exc:
         parser.error(str(exc))
 
@@ -72,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"seg_accel_eval: warning: no --weights given and model {args.model!r} has "
                   "no default weights: evaluating its initialisation", file=sys.stderr)
         dataset = CamVid(args.split, args.data_root)
-        engine = DenseEngine.from_config(config)
+        engine = build_engine(config)
     except (ModelLoadError, EngineError, FileNotFoundError) as exc:
         print(f"seg_accel_eval: error: {exc}", file=sys.stderr)
         return 1

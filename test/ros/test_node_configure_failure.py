@@ -34,3 +34,14 @@ def test_corrupt_weights_fail_configure(dds_env, probe, tmp_path):
     finally:
         node.stop()
     assert "cannot read weights file" in node.output()
+
+
+def test_an_unavailable_mode_fails_configure_with_the_reason(dds_env, probe, tmp_path):
+    node = start_node(dds_env, tmp_path / "node.log",
+                      {"mode": "temporal", "warmup_frames": 0}, name=NODE)
+    try:
+        assert not probe.change_state(NODE, Transition.TRANSITION_CONFIGURE)
+        assert probe.get_state(NODE) == "unconfigured"
+    finally:
+        node.stop()
+    assert "not available yet" in node.output()

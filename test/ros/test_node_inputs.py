@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from ros_harness import start_node, start_publisher
@@ -28,3 +30,26 @@ def test_labels_for_each_input_kind(dds_env, probe, tmp_path, transport, encodin
     assert len(labels) == 2, node.output()
     ids = np.frombuffer(bytes(labels[0].data), np.uint8).reshape(240, 320)
     assert ids.max() < 11
+
+
+def test_blocks_mode_publishes_a_mixed_path_map_and_tunes_live(dds_env, probe, tmp_path):
+    name = "seg_blocks"
+    node = start_node(dds_env, tmp_path / "node.log",
+                      {"autostart": True, "mode": "blocks", "full_fraction": 0.25,
+                       "warmup_frames": 0}, name=name)
+    camera = start_publisher(dds_env, tmp_path / "camera.log", "--rate", "4", "--count", "80",
+                             "--width", "512", "--height", "256", "--delay", "2")
+    try:
+        paths = probe.collect(Image, f"/{name}/path_map", 1, timeout=60)
+        assert paths, node.output()
+        blocks = np.frombuffer(bytes(paths[0].data), np.uint8).reshape(256, 512)[::128, ::128]
+        assert (blocks == 2).sum() == 2 and (blocks == 1).sum() == 6  # 25% of 2x4 blocks FULL
+        (result,) = probe.set_parameters(name, {"full_fraction": 1.0})
+        assert result.successful, result.reason
+        time.sleep(1.0)
+        paths = probe.collect(Image, f"/{name}/path_map", 2, timeout=30)
+        full = np.frombuffer(bytes(paths[-1].data), np.uint8)
+        assert (full == 2).all()
+    finally:
+        camera.stop()
+        node.stop()

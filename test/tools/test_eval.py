@@ -85,7 +85,7 @@ def test_cli_end_to_end_on_five_camvid_frames(camvid_root: Path, tmp_path: Path,
 
 def test_cli_rejects_unavailable_mode(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["--model", "cgnet", "--mode", "blocks"])
+        main(["--model", "cgnet", "--mode", "temporal"])
     assert exc.value.code == 2
     assert "not available yet" in capsys.readouterr().err
 

@@ -1,0 +1,198 @@
+"""BlockPad: the padding a block's convolution / pooling / interpolation reads from its neighbours.
+
+For each block of path P we build ``n x C x (b + 2 hy) x (b + 2 hx)``: the block itself in the
+middle and around it a halo taken from the neighbouring blocks by the rules
+
+- neighbour on the same path: its pixels, copied;
+- FULL block next to a LOW neighbour: the LOW pixels, nearest-upsampled 2x;
+- LOW block next to a FULL neighbour: the FULL pixels, 2x2-averaged;
+- outside the image: the op's padding value (``constant`` mode: 0, or -inf for max pooling;
+  ``replicate`` mode: the nearest edge pixel, which is what bilinear interpolation clamps to).
+
+"Outside the image" means past the valid extent of the level (see ``layout.Level``), which can
+end inside the last row / column of blocks.
+
+How: a channels-last batch is a table of pixels (one row of ``C`` values per pixel). For each
+(level, path, halo, mode) a :class:`PadPlan` maps every pixel of the padded batch to its source
+row: in P's own table (the block itself, same-path neighbours, and nearest-upsampled pixels are
+just repeated indices), in the other path's table (FULL<-LOW), four rows to average (LOW<-FULL),
+or a constant. One row gather then builds the padded batch, whatever the halo width (halos wider
+than a block simply reach the next block but one). Plans are computed once per frame with
+vectorised index arithmetic and shared by all layers of a level.
+
+A plan can also cover only a window of the padded batch (``rows`` / ``cols``): the halo strips
+that ``ops/windowed.py`` uses to fix up the border of an op run on the bare blocks.
+
+REUSE (to come) fits the same scheme: REUSE blocks have no batch; their features at each level
+come from the temporal cache (a warped dense map per level), whose pixel table becomes one
+more source in the plan, like the other path's table is now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from seg_accel_ros.engine.blocks.gather import channels_last
+from seg_accel_ros.engine.blocks.layout import FULL, Level, other_path
+from seg_accel_ros.engine.blocks.tensor import BlockTensor
+
+PAD_MODES = ("constant", "replicate")
+
+
+@dataclass(frozen=True)
+class PadPlan:
+    """Source of every pixel of a padded window of ``n`` blocks (flattened n, rows, cols)."""
+
+    shape: tuple[int, int, int]  # n, rows, cols of the window
+    main: torch.Tensor  # row in P's pixel table (0 where another source applies)
+    other_pos: torch.Tensor | None  # pixels from the other path ...
+    other_idx: torch.Tensor | None  # ... their rows there (4 x m for 2x2 averages)
+    fill_pos: torch.Tensor | None  # pixels that take the constant padding value
+
+
+def pixel_table(x: torch.Tensor) -> torch.Tensor:
+    """``n x C x h x w`` batch -> ``(n*h*w) x C`` rows (a view for channels-last batches)."""
+    x = channels_last(x)
+    return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+
+
+def _build_plan(level: Level, path: int, hy: int, hx: int, mode: str,
+                rows: tuple[int, int], cols: tuple[int, int], subset: np.ndarray | None
+                ) -> PadPlan:
+    # NumPy: these are many small index computations per frame, where torch's per-call
+    # overhead would dominate.
+    frame = level.frame
+    b = level.block(path)
+    grid_rows, grid_cols = frame.grid.shape
+    cells = frame.cells_np[path] if subset is None else frame.cells_np[path][subset]
+    gy, gx = cells // grid_cols, cells % grid_cols
+    n, nr, nc = cells.size, rows[1] - rows[0], cols[1] - cols[0]
+    yy = (gy * b - hy)[:, None, None] + np.arange(rows[0], rows[1])[None, :, None]
+    xx = (gx * b - hx)[:, None, None] + np.arange(cols[0], cols[1])[None, None, :]
+    hv, wv = level.ext[path]
+    if mode == "replicate":
+        yy, xx = yy.clip(0, hv - 1), xx.clip(0, wv - 1)
+        valid = None
+    else:
+        valid = np.broadcast_to(((yy >= 0) & (yy < hv)) & ((xx >= 0) & (xx < wv)), (n, nr, nc))
+    yy = yy.clip(0, grid_rows * b - 1)
+    xx = xx.clip(0, grid_cols * b - 1)
+    cy, cx = yy // b, xx // b
+    ly = np.broadcast_to(yy - cy * b, (n, nr, nc))
+    lx = np.broadcast_to(xx - cx * b, (n, nr, nc))
+    cell = cy * grid_cols + cx  # n x rows x cols by broadcasting
+    src_path = frame.path_np[cell]
+    src_slot = frame.slot_np[cell]
+    same = src_path == path
+    if valid is not None:
+        same &= valid
+    main = np.where(same, src_slot * (b * b) + ly * b + lx, 0).ravel()
+    other_pos = other_idx = fill_pos = None
+    if other_path(path) in frame.present:
+        other = (~same if valid is None else valid & ~same).ravel()
+        pos = np.flatnonzero(other)
+        if pos.size:
+            slot_o, ly_o, lx_o = src_slot.ravel()[pos], ly.ravel()[pos], lx.ravel()[pos]
+            if path == FULL:  # nearest upsampling of the LOW neighbour
+                bq = b // 2
+                other_idx = slot_o * (bq * bq) + (ly_o // 2) * bq + lx_o // 2
+            else:  # 2x2 average of the FULL neighbour
+                bq = 2 * b
+                base = slot_o * (bq * bq) + (2 * ly_o) * bq + 2 * lx_o
+                other_idx = np.stack((base, base + 1, base + bq, base + bq + 1))
+            other_pos = pos
+    if valid is not None:
+        pos = np.flatnonzero(~valid)
+        fill_pos = pos if pos.size else None
+    dev = frame.device
+
+    def to(a: np.ndarray | None) -> torch.Tensor | None:
+        return None if a is None else torch.from_numpy(np.ascontiguousarray(a, np.int64)).to(dev)
+
+    return PadPlan((n, nr, nc), to(main), to(other_pos), to(other_idx), to(fill_pos))
+
+
+def pad_plan(level: Level, path: int, hy: int, hx: int, mode: str = "constant",
+             rows: tuple[int, int] | None = None, cols: tuple[int, int] | None = None,
+             edge_only: bool = False) -> PadPlan:
+    """The (cached) plan for rows / cols (default: all) of ``path``'s padded blocks.
+
+    ``edge_only``: only the blocks that reach past the valid extent (see :func:`edge_blocks`).
+    """
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad mode must be one of {PAD_MODES}, got {mode!r}")
+    b = level.block(path)
+    rows = rows or (0, b + 2 * hy)
+    cols = cols or (0, b + 2 * hx)
+    key = ("pad", path, hy, hx, mode, rows, cols, edge_only)
+    plan = level.cache.get(key)
+    if plan is None:
+        subset = edge_blocks(level, path)[0].numpy() if edge_only else None
+        plan = level.cache[key] = _build_plan(level, path, hy, hx, mode, rows, cols, subset)
+    return plan
+
+
+def edge_blocks(level: Level, path: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Positions in ``path``'s batch of the blocks whose own pixels reach past the valid
+    extent: (on the CPU, on the device or None when there are none)."""
+    key = ("edge", path)
+    found = level.cache.get(key)
+    if found is None:
+        b = level.block(path)
+        gy, gx = level.frame.block_coords_cpu(path)
+        hv, wv = level.ext[path]
+        pos = ((gy * b + b > hv) | (gx * b + b > wv)).nonzero().flatten()
+        found = level.cache[key] = (pos, pos.to(level.frame.device) if pos.numel() else None)
+    return found
+
+
+def gather_padded(x: BlockTensor, path: int, plan: PadPlan, value: float = 0.0,
+                  out: torch.Tensor | None = None,
+                  tables: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
+    """Execute ``plan`` on ``x``: a channels-last ``n x C x rows x cols`` batch.
+
+    ``out``: optional flat buffer with room for the result (avoids an allocation).
+    ``tables``: the parts' :func:`pixel_table` when several plans run on the same tensor.
+    """
+    src = x.parts[path]
+    c = src.shape[1]
+    n, h, w = plan.shape
+    if out is None:
+        out2d = torch.empty((n * h * w, c), dtype=src.dtype, device=src.device)
+    else:
+        out2d = out[: n * h * w * c].view(n * h * w, c)
+    table = tables[path] if tables else pixel_table(src)
+    torch.index_select(table, 0, plan.main, out=out2d)
+    if plan.other_pos is not None:
+        q = other_path(path)
+        table = tables[q] if tables else pixel_table(x.parts[q])
+        if path == FULL:
+            vals = F.embedding(plan.other_idx, table)
+        else:
+            vals = F.embedding(plan.other_idx, table).mean(0)
+        out2d.index_copy_(0, plan.other_pos, vals)
+    if plan.fill_pos is not None:
+        out2d.index_fill_(0, plan.fill_pos, value)
+    return out2d.view(n, h, w, c).permute(0, 3, 1, 2)
+
+
+def pad_blocks(x: BlockTensor, path: int, hy: int, hx: int, mode: str = "constant",
+               value: float = 0.0, scratch: bool = True) -> torch.Tensor:
+    """``path``'s blocks of ``x`` with a halo of ``hy`` rows and ``hx`` columns on each side.
+
+    With ``scratch`` the result lives in the frame's scratch buffer: use it before the next
+    call that uses the scratch.
+    """
+    if hy == 0 and hx == 0:
+        return x.parts[path]
+    plan = pad_plan(x.level, path, hy, hx, mode)
+    buf = None
+    if scratch:
+        n, h, w = plan.shape
+        src = x.parts[path]
+        buf = x.level.frame.scratch.flat(n * h * w * src.shape[1], src)
+    return gather_padded(x, path, plan, value, buf)

@@ -1,0 +1,185 @@
+"""Make an existing ``nn.Module`` run block-wise, without rewriting it.
+
+Mechanism: the network's input becomes a :class:`~.tensor.BlockTensor` (a tensor subclass that
+holds one batch of blocks per path and reports the dense shape) and the module's own
+``forward`` runs unchanged; every torch function it calls on a block tensor is intercepted by
+``__torch_function__`` and executed block-wise (``ops.py``).
+
+Why this and not the alternatives:
+
+- ``torch.fx`` tracing + graph rewriting fails on the Python control flow and shape arithmetic
+  real networks contain (``x.shape[-2:]`` passed to ``interpolate``, crops to a skip's size,
+  loops over stages, ``if`` on sizes), and needs a rewrite rule for every call form;
+- replacing modules (``nn.Conv2d`` -> ``BlockConv2d`` ...) misses the functional calls that
+  carry most of the cross-level structure (``F.interpolate``, ``torch.cat``, ``x + skip``,
+  ``.view`` of pooled vectors) and mutates the user's model.
+
+A tensor subclass sees every call whatever the code looks like, keeps the model untouched, and
+lets unknown operations run densely on the assembled map instead of failing (they are counted,
+see :attr:`BlockwiseModel.last_fallbacks`). The cost is a few microseconds of Python per torch
+call, small against convolutions on 720p feature maps.
+
+Global modules (pyramid pooling, global context) are either declared (``global_modules``
+names, or a ``block_global_modules`` attribute on the model; the registry's
+``spec.extra["global_modules"]``) and then run as a whole on the assembled map, or detected
+per operation: global average pooling has a block form, other global reductions fall back to
+the assembled map.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seg_accel_ros.engine.blocks import ops
+from seg_accel_ros.engine.blocks.gather import dense_from_blocks, grid_view, image_to_blocks
+from seg_accel_ros.engine.blocks.grid import BlockGrid
+from seg_accel_ros.engine.blocks.layout import FULL, LOW, Frame, Level, Scratch
+from seg_accel_ros.engine.blocks.tensor import FALLBACKS, BlockTensor
+
+
+def blocks_to_dense_output(x: BlockTensor, crop: bool = True) -> torch.Tensor:
+    """The network output as a dense map at full resolution: LOW blocks are upsampled 2x
+    bilinearly (halo from their neighbours by the BlockPad rules), then all blocks scattered.
+
+    The map has the blocks' memory layout (channel-planar for logits, else channels-last), so
+    that scattering needs no transposition. ``crop=False`` keeps the whole grid (what lies
+    past the valid extent is undefined): a contiguous map, faster to reduce over channels.
+    """
+    level = x.level
+    frame = level.frame
+    b = level.bf
+    rows, cols = frame.grid.shape
+    parts = {p: ops.upsample_path(x, LOW, 2, "bilinear") if p == LOW else t
+             for p, t in x.parts.items()}
+    any_part = next(iter(parts.values()))
+    c = any_part.shape[1]
+    planar = all(t.is_contiguous() for t in parts.values())
+    shape = (c, rows * b, cols * b) if planar else (rows * b, cols * b, c)
+    canvas = torch.empty(shape, dtype=any_part.dtype, device=any_part.device)
+    if planar:  # rows, cols, C, b, b view of the C x H x W map
+        cells = canvas.unflatten(1, (rows, b)).unflatten(3, (cols, b)).permute(1, 3, 0, 2, 4)
+    else:
+        cells = grid_view(canvas, rows, cols, b)
+    for path, part in parts.items():
+        gy, gx = frame.block_coords(path)
+        cells[gy, gx] = part if planar else part.permute(0, 2, 3, 1)
+    h, w = level.ext[FULL]
+    out = canvas[None] if planar else canvas.permute(2, 0, 1)[None]
+    return out[:, :, :h, :w] if crop else out
+
+
+def _to_dense_tree(obj: Any, crop: bool) -> Any:
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_dense_tree(o, crop) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _to_dense_tree(v, crop) for k, v in obj.items()}
+    return blocks_to_dense_output(obj, crop) if isinstance(obj, BlockTensor) else obj
+
+
+class BlockwiseModel:
+    """``model(x, paths)``: run ``module`` on a ``1 x 3 x H x W`` input block by block.
+
+    ``paths`` is a ``rows x cols`` map of :class:`~seg_accel_ros.engine.result.BlockPath`
+    (FULL or LOW) over ``block_size`` blocks. Returns what the module returns, with block
+    tensors turned into dense full-resolution maps.
+
+    ``dense_single_path``: a frame whose blocks all take one path runs as the plain dense
+    network (on the 2x2-pooled image for LOW, upsampled 2x), which is what block execution
+    computes then, minus its bookkeeping (all-FULL key frames cost what the dense network
+    costs). Turn it off to run such frames through the block machinery.
+    """
+
+    def __init__(self, module: nn.Module, block_size: int = 128,
+                 global_modules: Sequence[str] = (), dense_single_path: bool = True) -> None:
+        self.module = module
+        self.block_size = block_size
+        self.dense_single_path = dense_single_path
+        names = list(global_modules) + list(getattr(module, "block_global_modules", ()))
+        self.global_modules = {n: module.get_submodule(n) for n in dict.fromkeys(names)}
+        self.last_fallbacks: Counter[str] = Counter()
+        self.last_frame: Frame | None = None
+        self._scratch = Scratch()
+
+    def grid(self, height: int, width: int) -> BlockGrid:
+        return BlockGrid(height, width, self.block_size)
+
+    def __call__(self, x: torch.Tensor, paths: torch.Tensor, crop: bool = True) -> Any:
+        """Run the frame; ``crop=False`` may return maps larger than the dense network's
+        (the whole block grid; see :func:`blocks_to_dense_output`)."""
+        if x.dim() != 4 or x.shape[0] != 1:
+            raise ValueError(f"expected a 1 x C x H x W input, got {tuple(x.shape)}")
+        frame = self._frame(int(x.shape[2]), int(x.shape[3]), paths, x.device)
+        if self.dense_single_path and len(frame.present) == 1:
+            self.last_fallbacks = Counter()
+            return self._dense(x, frame.present[0])
+        before = FALLBACKS.copy()
+        with self._global_hooks():
+            out = self.module(image_to_blocks(x, frame))
+        self.last_fallbacks = FALLBACKS - before
+        return _to_dense_tree(out, crop)
+
+    def _frame(self, height: int, width: int, paths: torch.Tensor, device: torch.device
+               ) -> Frame:
+        """The frame layout; the previous one (with its index plans) if nothing changed."""
+        grid = self.grid(height, width)
+        paths = grid.check_paths(paths)
+        last = self.last_frame
+        if (last is not None and last.grid == grid and last.device == torch.device(device)
+                and torch.equal(last.paths, paths)):
+            return last
+        self.last_frame = Frame(grid, paths, device, self._scratch)
+        return self.last_frame
+
+    def _dense(self, x: torch.Tensor, path: int) -> Any:
+        """The plain network on the image (FULL) or its 2x2 average (LOW, output upsampled)."""
+        if path == FULL:
+            return self.module(x)
+        h, w = int(x.shape[2]), int(x.shape[3])
+        low = F.avg_pool2d(F.pad(x, (0, w % 2, 0, h % 2)), 2)
+        low_hw = tuple(low.shape[2:])
+
+        def up(v: Any) -> Any:
+            if not (isinstance(v, torch.Tensor) and v.dim() == 4):
+                return v
+            v = F.interpolate(v, scale_factor=2, mode="bilinear", align_corners=False)
+            return v[:, :, :h, :w] if tuple(v.shape[2:]) == (2 * low_hw[0], 2 * low_hw[1]) else v
+
+        return ops.tree_map(self.module(low), up)
+
+    @contextmanager
+    def _global_hooks(self) -> Iterator[None]:
+        """Declared global modules see dense maps; their outputs are split back into blocks."""
+        handles = []
+        for module in self.global_modules.values():
+            stack: list[list[Level]] = []
+
+            def pre(_m: nn.Module, args: tuple, stack: list = stack) -> tuple:
+                found: list[Level] = []
+
+                def unwrap(v: Any) -> Any:
+                    if isinstance(v, BlockTensor):
+                        found.append(v.level)
+                        return dense_from_blocks(v)
+                    return v
+
+                stack.append(found)
+                return ops.tree_map(args, unwrap)
+
+            def post(_m: nn.Module, _args: tuple, out: Any, stack: list = stack) -> Any:
+                levels = stack.pop()
+                return ops.resplit(out, levels) if levels else out
+
+            handles.append(module.register_forward_pre_hook(pre))
+            handles.append(module.register_forward_hook(post))
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()

@@ -1,0 +1,96 @@
+"""Quick timing of block execution against the dense network (not a benchmark, not a test).
+
+``python -m seg_accel_ros.engine.blocks.timing [--model swiftnet_lite0] [--size 720 1280]``
+prints, for each FULL fraction, the median over rounds of (block-engine time / dense time) and
+the ratio of the fastest runs; dense and block runs are interleaved so that load from other
+processes hits both alike. On a shared machine ``--threads 1 --cpu-time`` is the steadiest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+
+from seg_accel_ros.engine.blocks.executor import BlockEngine
+from seg_accel_ros.models.registry import create_model
+
+
+def time_ratios(model_name: str = "swiftnet_lite0", size: tuple[int, int] = (720, 1280),
+                fractions: Sequence[float] = (0.0, 0.25, 1.0), repeats: int = 5,
+                block_size: int = 128, warmup: int = 1, seed: int = 0,
+                clock: Callable[[], float] = time.perf_counter, dense_single_path: bool = True
+                ) -> dict[float, dict[str, float]]:
+    """For each FULL fraction: median dense and block seconds, the median of the per-round
+    ratios and the ratio of the fastest runs. Each round times the dense network and then
+    every fraction, so that load from other processes affects all alike."""
+    torch.set_flush_denormal(True)
+    model = create_model(model_name)
+    engine = BlockEngine(model, block_size, dense_single_path=dense_single_path)
+    grid = engine.grid(*size)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, 3, *size, generator=g)
+    maps = {f: grid.random(f, g) for f in fractions}
+    net = model.module
+    dense_s: list[float] = []
+    block_s: dict[float, list[float]] = {f: [] for f in fractions}
+    ratios: dict[float, list[float]] = {f: [] for f in fractions}
+    fallbacks: dict[float, int] = {}
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            t0 = clock()
+            net(x)
+            dense = clock() - t0
+            for f, paths in maps.items():
+                t0 = clock()
+                engine.run(x, paths)
+                t = clock() - t0
+                fallbacks[f] = sum(engine.model.last_fallbacks.values())
+                if i >= warmup:
+                    block_s[f].append(t)
+                    ratios[f].append(t / dense)
+            if i >= warmup:
+                dense_s.append(dense)
+    return {f: {"dense_s": statistics.median(dense_s),
+                "block_s": statistics.median(block_s[f]),
+                "ratio": statistics.median(ratios[f]),
+                "min_ratio": min(block_s[f]) / min(dense_s),
+                "fallbacks": float(fallbacks[f])}
+            for f in fractions}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="swiftnet_lite0")
+    p.add_argument("--size", type=int, nargs=2, default=(720, 1280), metavar=("H", "W"))
+    p.add_argument("--fractions", type=float, nargs="+", default=(0.0, 0.25, 1.0))
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--block-size", type=int, default=128)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--block-machinery", action="store_true",
+                   help="run all-FULL / all-LOW frames block-wise too (no dense shortcut)")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="measure process CPU time instead of wall time (robust to load from "
+                        "other processes; use with --threads 1)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    res = time_ratios(args.model, tuple(args.size), args.fractions, args.repeats,
+                      args.block_size, clock=clock,
+                      dense_single_path=not args.block_machinery)
+    print(f"{args.model} {args.size[0]}x{args.size[1]} block {args.block_size}, "
+          f"{torch.get_num_threads()} threads, {'CPU' if args.cpu_time else 'wall'} time, "
+          f"{args.repeats} rounds"
+          f"{', single-path frames block-wise' if args.block_machinery else ''}")
+    for f, r in res.items():
+        print(f"  FULL {f:4.0%} LOW {1 - f:4.0%}: block {r['block_s'] * 1e3:8.1f} ms  "
+              f"dense {r['dense_s'] * 1e3:8.1f} ms  ratio {r['ratio']:.3f} (median)  "
+              f"{r['min_ratio']:.3f} (fastest runs)  dense fallbacks {int(r['fallbacks'])}")
+
+
+if __name__ == "__main__":
+    main()
