@@ -3,7 +3,7 @@
 Mechanism: the network's input becomes a :class:`~.tensor.BlockTensor` (a tensor subclass that
 holds one batch of blocks per path and reports the dense shape) and the module's own
 ``forward`` runs unchanged; every torch function it calls on a block tensor is intercepted by
-``__torch_function__`` and executed block-wise (``ops.py``).
+``__torch_function__`` and executed block-wise (the ``ops`` package).
 
 Why this and not the alternatives:
 
@@ -29,7 +29,7 @@ the assembled map.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -43,21 +43,28 @@ from seg_accel_ros.engine.blocks.grid import BlockGrid
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, Frame, Level, Scratch
 from seg_accel_ros.engine.blocks.tensor import FALLBACKS, BlockTensor
 
+PixelReduce = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
+
+
+def output_parts(x: BlockTensor) -> dict[int, torch.Tensor]:
+    """The output blocks at full resolution: LOW blocks upsampled 2x bilinearly (their halo
+    from the neighbours by the BlockPad rules, clamped at the image border)."""
+    return {p: ops.upsample_path(x, LOW, 2, "bilinear") if p == LOW else t
+            for p, t in x.parts.items()}
+
 
 def blocks_to_dense_output(x: BlockTensor, crop: bool = True) -> torch.Tensor:
-    """The network output as a dense map at full resolution: LOW blocks are upsampled 2x
-    bilinearly (halo from their neighbours by the BlockPad rules), then all blocks scattered.
+    """The network output as a dense map at full resolution (:func:`output_parts` scattered).
 
     The map has the blocks' memory layout (channel-planar for logits, else channels-last), so
     that scattering needs no transposition. ``crop=False`` keeps the whole grid (what lies
-    past the valid extent is undefined): a contiguous map, faster to reduce over channels.
+    past the valid extent is undefined).
     """
     level = x.level
     frame = level.frame
     b = level.bf
     rows, cols = frame.grid.shape
-    parts = {p: ops.upsample_path(x, LOW, 2, "bilinear") if p == LOW else t
-             for p, t in x.parts.items()}
+    parts = output_parts(x)
     any_part = next(iter(parts.values()))
     c = any_part.shape[1]
     planar = all(t.is_contiguous() for t in parts.values())
@@ -73,6 +80,24 @@ def blocks_to_dense_output(x: BlockTensor, crop: bool = True) -> torch.Tensor:
     h, w = level.ext[FULL]
     out = canvas[None] if planar else canvas.permute(2, 0, 1)[None]
     return out[:, :, :h, :w] if crop else out
+
+
+def reduce_output(x: BlockTensor, reduce: PixelReduce) -> tuple[torch.Tensor, ...]:
+    """``reduce`` on each path's full-resolution output blocks, its per-pixel maps scattered
+    into ``H x W`` maps: the ``C``-channel map is never assembled."""
+    level = x.level
+    frame = level.frame
+    b = level.bf
+    rows, cols = frame.grid.shape
+    h, w = level.ext[FULL]
+    maps: list[torch.Tensor] = []
+    for path, part in output_parts(x).items():
+        gy, gx = frame.block_coords(path)
+        for i, m in enumerate(reduce(part)):
+            if i == len(maps):
+                maps.append(m.new_empty((rows * b, cols * b)))
+            grid_view(maps[i][..., None], rows, cols, b)[gy, gx] = m[..., None]
+    return tuple(m[:h, :w] for m in maps)
 
 
 def _to_dense_tree(obj: Any, crop: bool) -> Any:
@@ -113,6 +138,23 @@ class BlockwiseModel:
     def __call__(self, x: torch.Tensor, paths: torch.Tensor, crop: bool = True) -> Any:
         """Run the frame; ``crop=False`` may return maps larger than the dense network's
         (the whole block grid; see :func:`blocks_to_dense_output`)."""
+        return _to_dense_tree(self._forward(x, paths), crop)
+
+    def per_pixel(self, x: torch.Tensor, paths: torch.Tensor, reduce: PixelReduce
+                  ) -> tuple[torch.Tensor, ...]:
+        """Run the frame and reduce its output per pixel: ``reduce`` maps an ``N x C x h x w``
+        batch to ``N x h x w`` maps (labels, confidence ...), returned as ``H x W`` maps.
+        Cheaper than reducing the assembled ``C``-channel map. The module must return one
+        4-D map."""
+        out = self._forward(x, paths)
+        if isinstance(out, BlockTensor):
+            return reduce_output(out, reduce)
+        if isinstance(out, torch.Tensor) and out.dim() == 4:
+            return tuple(m[0] for m in reduce(out))
+        raise TypeError(f"per_pixel needs a module returning one 4-D map, got {type(out)}")
+
+    def _forward(self, x: torch.Tensor, paths: torch.Tensor) -> Any:
+        """The module's output on the frame: block tensors, or dense for single-path frames."""
         if x.dim() != 4 or x.shape[0] != 1:
             raise ValueError(f"expected a 1 x C x H x W input, got {tuple(x.shape)}")
         frame = self._frame(int(x.shape[2]), int(x.shape[3]), paths, x.device)
@@ -123,7 +165,7 @@ class BlockwiseModel:
         with self._global_hooks():
             out = self.module(image_to_blocks(x, frame))
         self.last_fallbacks = FALLBACKS - before
-        return _to_dense_tree(out, crop)
+        return out
 
     def _frame(self, height: int, width: int, paths: torch.Tensor, device: torch.device
                ) -> Frame:

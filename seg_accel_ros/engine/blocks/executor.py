@@ -16,13 +16,13 @@ from seg_accel_ros.models.registry import LoadedModel
 
 
 def labels_and_confidence(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``C x H x W`` logits -> (argmax labels, max softmax probability), both ``H x W``."""
-    if logits.stride(0) == 1 and logits.shape[0] > 1:  # channels-last: reduce the last dim
-        x = logits.permute(1, 2, 0).float()
+    """``N x C x H x W`` logits -> (argmax labels, max softmax probability), ``N x H x W``."""
+    if logits.stride(1) == 1 and logits.shape[1] > 1:  # channels-last: reduce the last dim
+        x = logits.permute(0, 2, 3, 1).float()
         top, labels = x.max(dim=-1, keepdim=True)
         conf = torch.exp(x - top).sum(dim=-1).reciprocal_()  # = max softmax probability
         return labels.squeeze(-1), conf
-    conf, labels = torch.softmax(logits.float(), dim=0).max(dim=0)
+    conf, labels = torch.softmax(logits.float(), dim=1).max(dim=1)
     return labels, conf
 
 
@@ -73,10 +73,10 @@ class BlockEngine:
         paths_t = grid.check_paths(torch.as_tensor(np.asarray(paths)))
         t0 = time.perf_counter()
         x = self.preprocessing.to_tensor(image_rgb, self.device)
+        k = self.num_classes
         with torch.inference_mode():
-            logits = self.model(x, paths_t, crop=False)
-            labels, conf = labels_and_confidence(logits[0, : self.num_classes])
-            labels, conf = labels[:h, :w], conf[:h, :w]
+            labels, conf = self.model.per_pixel(
+                x, paths_t, lambda logits: labels_and_confidence(logits[:, :k]))
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         t1 = time.perf_counter()

@@ -73,12 +73,14 @@ def pad_to_grid(dense: torch.Tensor, frame: Frame, b: int) -> torch.Tensor:
     return F.pad(dense, (0, max(0, cols * b - w), 0, max(0, rows * b - h)))
 
 
-def canvas_to_cells(canvas: torch.Tensor, frame: Frame, b: int) -> torch.Tensor:
-    """``1 x C x rows*b x cols*b`` -> all ``rows*cols`` blocks (raster order), channels-last."""
+def cut_blocks(canvas: torch.Tensor, frame: Frame, path: int, b: int) -> torch.Tensor:
+    """``path``'s ``b``-pixel blocks of a ``1 x C x rows*b x cols*b`` map (any layout), as a
+    channels-last batch (one gather)."""
     rows, cols = frame.grid.shape
-    c = canvas.shape[1]
-    cells = canvas[0].reshape(c, rows, b, cols, b).permute(1, 3, 2, 4, 0)  # rows, cols, b, b, C
-    return cells.reshape(rows * cols, b, b, c).permute(0, 3, 1, 2)
+    gy, gx = frame.block_coords(path)
+    # Indexing follows the source's memory order: from a channels-last map, so do the blocks.
+    hwc = channels_last(canvas)[0].permute(1, 2, 0)
+    return grid_view(hwc, rows, cols, b)[gy, gx].permute(0, 3, 1, 2)
 
 
 def blocks_from_dense(dense: torch.Tensor, level: Level) -> BlockTensor:
@@ -91,8 +93,8 @@ def blocks_from_dense(dense: torch.Tensor, level: Level) -> BlockTensor:
     if dense.shape[0] != 1:
         raise ValueError("block execution supports batch size 1")
     b = level.bf if frame.has_full else level.block(LOW)
-    cells = canvas_to_cells(pad_to_grid(dense, frame, b), frame, b)
-    parts = {p: take_blocks(cells, frame.cells[p]) for p in frame.present}
+    canvas = pad_to_grid(dense, frame, b)
+    parts = {p: cut_blocks(canvas, frame, p, b) for p in frame.present}
     if frame.has_full and LOW in parts:
         parts[LOW] = downsample_avg2(parts[LOW])
     return BlockTensor(level, parts)
@@ -130,13 +132,15 @@ def dense_from_blocks(x: BlockTensor) -> torch.Tensor:
 
 
 def image_to_blocks(image: torch.Tensor, frame: Frame) -> BlockTensor:
-    """The network input: ``1 x C x H x W`` image -> FULL blocks as they are, LOW blocks 2x2
-    average-pooled (the half-resolution image SegBlocks runs low-res blocks on)."""
+    """The network input: ``1 x C x H x W`` image -> FULL blocks as they are, LOW blocks from
+    the 2x2 average-pooled image (the half-resolution image SegBlocks runs low-res blocks on)."""
     b = frame.grid.block_size
     h, w = image.shape[-2:]
-    cells = canvas_to_cells(pad_to_grid(image, frame, b), frame, b)
-    parts = {p: take_blocks(cells, frame.cells[p]) for p in frame.present}
-    if LOW in parts:
-        parts[LOW] = downsample_avg2(parts[LOW])
+    canvas = pad_to_grid(image, frame, b)
+    parts = {}
+    if FULL in frame.present:
+        parts[FULL] = cut_blocks(canvas, frame, FULL, b)
+    if LOW in frame.present:
+        parts[LOW] = cut_blocks(downsample_avg2(canvas), frame, LOW, b // 2)
     level = frame.level(b, (h, w), (-(-h // 2), -(-w // 2)))
     return BlockTensor(level, parts)

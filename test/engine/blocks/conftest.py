@@ -146,12 +146,30 @@ def _unet() -> nn.Module:
     return calibrate_batchnorm(UNetLike())
 
 
+@torch.no_grad()
+def calibrate_logits(model: nn.Module, classifier: nn.Conv2d, std: float = 2.0,
+                     size: tuple[int, int] = (128, 192)) -> nn.Module:
+    """Scale the last layer so that logits have the spread of a trained network.
+
+    An untrained SwiftNet's logits reach +-30; float32 rounding of the dense network itself is
+    then ~1e-4 (against float64), the whole exactness budget. Errors scale with the logits.
+    """
+    logits = model(smooth_image(size, torch.Generator().manual_seed(1)))
+    scale = std / float(logits.std())
+    classifier.weight.mul_(scale)
+    if classifier.bias is not None:
+        classifier.bias.mul_(scale)
+    return model
+
+
 def _registry(name: str) -> NetFactory:
     def build() -> nn.Module:
         from seg_accel_ros.models.registry import create_model
 
         torch.manual_seed(3)
-        return calibrate_batchnorm(create_model(name).module)
+        model = calibrate_batchnorm(create_model(name).module)
+        head = getattr(model, "classifier", None)
+        return calibrate_logits(model, head) if isinstance(head, nn.Conv2d) else model
 
     return build
 

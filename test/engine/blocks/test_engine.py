@@ -34,10 +34,12 @@ def test_halo_strategies_agree_on_mixed_frames(name, make_net, make_image, globa
     with torch.inference_mode():
         with forced_strategy("gather"):
             reference = engine.run(x, paths)
+        # float32 rounding differs with the kernels' shapes: relative tolerance
+        tol = 1e-5 * (1.0 + reference.abs().max().item())
         for strategy in ("ring", "canvas", None):
             with forced_strategy(strategy):
                 out = engine.run(x, paths)
-            assert (out - reference).abs().max().item() <= TOL, strategy
+            assert (out - reference).abs().max().item() <= tol, strategy
 
 
 def test_forced_strategy_rejects_unknown_names():
@@ -193,3 +195,16 @@ def test_grid_geometry_and_path_maps():
         BlockGrid(10, 10, 7)
     with pytest.raises(ValueError, match="full_fraction"):
         grid.random(1.5)
+
+
+def test_block_batches_are_channels_last():
+    """Depthwise convolutions and halo gathers are fast on channels-last batches only."""
+    from seg_accel_ros.engine.blocks.gather import blocks_from_dense, image_to_blocks
+    from seg_accel_ros.engine.blocks.layout import Frame
+
+    grid = BlockGrid(200, 300, 64)
+    frame = Frame(grid, _mixed(grid), torch.device("cpu"))
+    x = image_to_blocks(torch.randn(1, 3, 200, 300), frame)
+    y = blocks_from_dense(torch.randn(1, 8, 200, 300), x.level)
+    for t in (*x.parts.values(), *y.parts.values()):
+        assert t.is_contiguous(memory_format=torch.channels_last)

@@ -73,6 +73,8 @@ def test_all_low_equals_dense_on_half_resolution(name, size, make_net, make_imag
     assert (out[inner] - expected[inner]).abs().max().item() <= TOL
 
 
+@pytest.mark.slow
+@pytest.mark.shared
 def test_trained_weights_all_full_and_all_low(camvid_root):
     """The CamVid checkpoints of CGNet and ESPNet on a real frame (needs ../shared)."""
     from conftest import shared_path

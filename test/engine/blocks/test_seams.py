@@ -19,6 +19,8 @@ from seg_accel_ros.engine.result import BlockPath
 from seg_accel_ros.models.preprocessing import IMAGENET, Preprocessing
 from seg_accel_ros.models.registry import create_model, get_spec
 
+pytestmark = pytest.mark.slow
+
 NEAR = 8  # px from an internal block border
 MAX_RATIO = 1.5
 FRAMES = 2
