@@ -1,6 +1,7 @@
 """``seg_accel_bench``: speed benchmarks that print ratios measured in one run.
 
     seg_accel_bench --suite node --json out/bench_node.json
+    seg_accel_bench --suite blocks --threads 1 --cpu-time --json out/bench_blocks.json
 """
 
 from __future__ import annotations
@@ -9,7 +10,36 @@ import argparse
 
 from seg_accel_ros.tools.reporting import format_table, write_json
 
-SUITES = ("node",)
+SUITES = ("node", "blocks")
+
+
+def run_blocks_bench(args: argparse.Namespace, height: int, width: int) -> dict:
+    """Block engine time / dense time at each FULL fraction, same frame, one process."""
+    import time
+
+    import torch
+
+    from seg_accel_ros.engine.blocks.timing import time_ratios
+    from seg_accel_ros.runtime import keep_large_buffers_in_heap
+
+    keep_large_buffers_in_heap()  # the same allocator setting for dense and blocks
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    fractions = [float(f) for f in args.fractions.split(",")]
+    curve = time_ratios(args.model, (height, width), fractions, args.repeats, args.block_size,
+                        clock=time.process_time if args.cpu_time else time.perf_counter,
+                        dense_single_path=not args.block_machinery)
+    report: dict = {"suite": "blocks", "model": args.model, "input": f"{width}x{height}",
+                    "block_size": args.block_size, "threads": torch.get_num_threads(),
+                    "clock": "process CPU time" if args.cpu_time else "wall time",
+                    "dense_ms": 1e3 * next(iter(curve.values()))["dense_s"]}
+    for f, row in curve.items():
+        report[f"ratio_full_{f:g}"] = row["ratio"]
+    report["curve"] = {f"{f:g}": {"block_ms": 1e3 * r["block_s"], "ratio": r["ratio"],
+                                     "min_ratio": r["min_ratio"], "path_mix_full": f,
+                                     "path_mix_low": 1 - f, "dense_fallbacks": r["fallbacks"]}
+                       for f, r in curve.items()}
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,9 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoding", default="rgb8")
     ap.add_argument("--source", default="", help="video/folder (default: highway clip or "
                                                   "generated frames)")
+    ap.add_argument("--fractions", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0",
+                    help="blocks suite: FULL fractions of the curve")
+    ap.add_argument("--repeats", type=int, default=5, help="blocks suite: timed rounds")
+    ap.add_argument("--block-size", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="blocks suite: time with this process's CPU time (steady on a shared "
+                         "machine; pair with --threads 1)")
+    ap.add_argument("--block-machinery", action="store_true",
+                    help="blocks suite: run single-path frames through the block code too")
     args = ap.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
-    if args.suite == "node":
+    if args.suite == "blocks":
+        report = run_blocks_bench(args, height, width)
+    elif args.suite == "node":
         from seg_accel_ros.tools.node_bench import run_node_bench
 
         report = run_node_bench(args.duration, args.rate, width, height, args.model,
