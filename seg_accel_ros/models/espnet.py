@@ -38,49 +38,11 @@ import torch
 from torch import nn
 
 from seg_accel_ros.models.classes import CAMVID_CLASSES, CAMVID_PALETTE
+from seg_accel_ros.models.layers import BN_EPS, BNPReLU, Conv, ConvBNPReLU
 from seg_accel_ros.models.preprocessing import Preprocessing
 from seg_accel_ros.models.registry import ModelSpec, register_model
 
-BN_EPS = 1e-3  # the batch-norm epsilon the checkpoint was trained with
 DILATIONS = (1, 2, 4, 8, 16)
-
-
-class ConvBNPReLU(nn.Module):
-    """CBR: bias-free convolution with 'same' padding, batch norm, per-channel PReLU."""
-
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride, padding=kernel // 2, bias=False)
-        self.bn = nn.BatchNorm2d(out_ch, eps=BN_EPS)
-        self.act = nn.PReLU(out_ch)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.conv(x)))
-
-
-class BNPReLU(nn.Module):
-    """BR: batch norm and per-channel PReLU."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.bn = nn.BatchNorm2d(channels, eps=BN_EPS)
-        self.act = nn.PReLU(channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(x))
-
-
-class Conv(nn.Module):
-    """C / CDilated: bias-free convolution, padding ``dilation * (kernel // 2)`` keeps the size."""
-
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1,
-                 dilation: int = 1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride, padding=dilation * (kernel // 2),
-                              dilation=dilation, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
 
 
 class InputProjection(nn.Module):
