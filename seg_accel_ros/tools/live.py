@@ -73,7 +73,7 @@ class LivePipeline:
                      reliable: bool = False) -> None:
         args = ["seg_accel_ros.ros.video_publisher", "--source", source, "--rate", str(rate),
                 "--count", str(count), "--width", str(width), "--height", str(height),
-                "--encoding", encoding]
+                "--encoding", encoding, "--wait-for-subscribers", "60"]
         args += ["--loop"] * loop + ["--reliable"] * reliable
         self.camera = self._spawn(args, "camera.log")
 
