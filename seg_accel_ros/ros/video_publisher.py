@@ -53,7 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--reliable", action="store_true", help="reliable QoS (default best effort)")
     ap.add_argument("--delay", type=float, default=1.0, help="seconds before the first frame")
     ap.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="S",
-                    help="wait up to S seconds for a subscriber before the first frame")
+                    help="wait up to S seconds for --min-subscribers before the first frame")
+    ap.add_argument("--min-subscribers", type=int, default=1)
     return ap.parse_args(argv)
 
 
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     topic = args.topic + ("/compressed" if compressed else "")
     pub = node.create_publisher(CompressedImage if compressed else Image, topic, qos)
     deadline = time.monotonic() + args.wait_for_subscribers
-    while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+    while pub.get_subscription_count() < args.min_subscribers and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(args.delay)
     period, start = 1.0 / args.rate, time.monotonic()

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             pipeline.wait_until_active(probe)
             print(f"seg_accel_demo: publishing {args.frames} frames of {source} at {rate:g} Hz")
             pipeline.start_camera(source, rate, args.frames, args.width, args.height,
-                                  reliable=True)
+                                  reliable=True, subscribers=2)  # the node and this demo
             while pipeline.camera_running():
                 rclpy.spin_once(probe, timeout_sec=0.05)
             settle = time.monotonic() + 5.0

@@ -70,10 +70,12 @@ class LivePipeline:
 
     def start_camera(self, source: str, rate: float, count: int, width: int = 0,
                      height: int = 0, encoding: str = "rgb8", loop: bool = False,
-                     reliable: bool = False) -> None:
+                     reliable: bool = False, subscribers: int = 1) -> None:
+        """Publish ``source`` once ``subscribers`` (the node, and any watchers) have matched."""
         args = ["seg_accel_ros.ros.video_publisher", "--source", source, "--rate", str(rate),
                 "--count", str(count), "--width", str(width), "--height", str(height),
-                "--encoding", encoding, "--wait-for-subscribers", "60"]
+                "--encoding", encoding, "--wait-for-subscribers", "60",
+                "--min-subscribers", str(subscribers)]
         args += ["--loop"] * loop + ["--reliable"] * reliable
         self.camera = self._spawn(args, "camera.log")
 
