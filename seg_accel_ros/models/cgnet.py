@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seg_accel_ros.models.layers import BN_EPS, BNPReLU, Conv, ConvBNPReLU
+from seg_accel_ros.models.layers import BN_EPS, BNPReLU, Conv, ConvBNPReLU, PooledInput
 from seg_accel_ros.models.preprocessing import Preprocessing
 from seg_accel_ros.models.registry import ModelSpec, register_model
 
@@ -69,19 +69,6 @@ class GlobalContext(nn.Module):
         n, c = x.shape[:2]
         weights = self.fc(self.pool(x).view(n, c)).view(n, c, 1, 1)
         return x * weights
-
-
-class InputInjection(nn.Module):
-    """The input image average-pooled ``times`` times by 2 (3x3, stride 2, padding 1)."""
-
-    def __init__(self, times: int) -> None:
-        super().__init__()
-        self.pool = nn.ModuleList(nn.AvgPool2d(3, stride=2, padding=1) for _ in range(times))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for pool in self.pool:
-            x = pool(x)
-        return x
 
 
 class ContextGuidedBlock(nn.Module):
@@ -140,8 +127,8 @@ class CGNet(nn.Module):
         self.level1_0 = ConvBNPReLU(3, c1, 3, stride=2)
         self.level1_1 = ConvBNPReLU(c1, c1, 3)
         self.level1_2 = ConvBNPReLU(c1, c1, 3)
-        self.sample1 = InputInjection(1)
-        self.sample2 = InputInjection(2)
+        self.sample1 = PooledInput(1)
+        self.sample2 = PooledInput(2)
         self.b1 = BNPReLU(c1 + 3)
 
         self.level2_0 = ContextGuidedDownBlock(c1 + 3, c2, dilation=2, reduction=8)

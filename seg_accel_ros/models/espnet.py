@@ -38,24 +38,11 @@ import torch
 from torch import nn
 
 from seg_accel_ros.models.classes import CAMVID_CLASSES, CAMVID_PALETTE
-from seg_accel_ros.models.layers import BN_EPS, BNPReLU, Conv, ConvBNPReLU
+from seg_accel_ros.models.layers import BN_EPS, BNPReLU, Conv, ConvBNPReLU, PooledInput
 from seg_accel_ros.models.preprocessing import Preprocessing
 from seg_accel_ros.models.registry import ModelSpec, register_model
 
 DILATIONS = (1, 2, 4, 8, 16)
-
-
-class InputProjection(nn.Module):
-    """The input image average-pooled ``times`` times by 2 (3x3, stride 2, padding 1)."""
-
-    def __init__(self, times: int) -> None:
-        super().__init__()
-        self.pool = nn.ModuleList(nn.AvgPool2d(3, stride=2, padding=1) for _ in range(times))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for pool in self.pool:
-            x = pool(x)
-        return x
 
 
 class _SpatialPyramid(nn.Module):
@@ -122,8 +109,8 @@ class ESPNetEncoder(nn.Module):
     def __init__(self, num_classes: int, p: int = 2, q: int = 8) -> None:
         super().__init__()
         self.level1 = ConvBNPReLU(3, 16, 3, stride=2)
-        self.sample1 = InputProjection(1)
-        self.sample2 = InputProjection(2)
+        self.sample1 = PooledInput(1)
+        self.sample2 = PooledInput(2)
         self.b1 = BNPReLU(16 + 3)
         self.level2_0 = ESPDownBlock(16 + 3, 64)
         self.level2 = nn.ModuleList(ESPBlock(64, 64) for _ in range(p))

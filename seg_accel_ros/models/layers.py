@@ -47,3 +47,17 @@ class Conv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
+
+
+class PooledInput(nn.Module):
+    """The input image average-pooled ``times`` times by 2 (3x3, stride 2, padding 1): the
+    "input injection" / "input projection" both networks concatenate into deeper stages."""
+
+    def __init__(self, times: int) -> None:
+        super().__init__()
+        self.pool = nn.ModuleList(nn.AvgPool2d(3, stride=2, padding=1) for _ in range(times))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for pool in self.pool:
+            x = pool(x)
+        return x

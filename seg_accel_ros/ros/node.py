@@ -205,10 +205,7 @@ class SegAccelNode(LifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_worker()
-        if self._subscription is not None:
-            self.destroy_subscription(self._subscription)
-            self._subscription = None
+        self._stop_input()
         self._reset_temporal_state()
         return super().on_deactivate(state)
 
@@ -217,10 +214,7 @@ class SegAccelNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_worker()
-        if self._subscription is not None:
-            self.destroy_subscription(self._subscription)
-            self._subscription = None
+        self._stop_input()
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
@@ -228,6 +222,13 @@ class SegAccelNode(LifecycleNode):
         self._stop_worker()
         self._release()
         return TransitionCallbackReturn.SUCCESS
+
+    def _stop_input(self) -> None:
+        """Finish the frame in flight, then unsubscribe."""
+        self._stop_worker()
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
 
     def _release(self) -> None:
         for pub in self._outputs.values():
