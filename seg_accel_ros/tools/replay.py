@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import rclpy
+from rclpy.duration import Duration
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock
@@ -167,6 +168,11 @@ class Player:
         self._clock_msg = Clock()
         self._last_clock_ns = -1
         self._next_tick = 0.0
+
+    def flush(self, timeout_s: float = 2.0) -> None:
+        """Let reliable subscribers acknowledge the last messages before the process exits."""
+        for publisher in self.publishers.values():
+            publisher.wait_for_all_acked(Duration(seconds=timeout_s))
 
     def wait_for_subscribers(self, timeout: float) -> bool:
         """Wait until every image publisher has at least one subscriber; False on timeout."""
@@ -346,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(summary(player.stats, bag, args.rate), flush=True)
                 raise _fail(exc) from None
             print(summary(stats, bag, args.rate), flush=True)
+            player.flush()
         finally:
             if node is not None:
                 node.destroy_node()

@@ -72,8 +72,10 @@ class Recorder:
 
 
 def start_replay(env: dict[str, str], log: Path, *args: str) -> ManagedProcess:
+    # The writer sees the reader first; 1 s more lets the reader match the writer too, so the
+    # first (volatile) sample is not dropped on a loaded machine.
     return ManagedProcess([sys.executable, "-m", "seg_accel_ros.tools.replay", *args,
-                           "--wait-for-subscribers", "20", "--delay", "0.2"], env, log)
+                           "--wait-for-subscribers", "20", "--delay", "1.0"], env, log)
 
 
 def same_cdr(sent: bytes, received: bytes) -> bool:
