@@ -7,28 +7,8 @@ import time
 import numpy as np
 import torch
 
-from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.engine.result import BlockPath, FrameResult
-from seg_accel_ros.models.registry import LoadedModel, create_model
-
-
-class EngineError(RuntimeError):
-    """Raised when the engine cannot be set up (device, model)."""
-
-
-def resolve_device(device: str) -> torch.device:
-    """Check that ``device`` exists here; raise a clear :class:`EngineError` otherwise."""
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise EngineError(f"device {device!r} requested but CUDA is not available on this machine")
-    return dev
-
-
-def configure_torch(config: EngineConfig) -> None:
-    """Process-wide torch settings for inference (flush denormals: 40x CPU slowdowns without)."""
-    torch.set_flush_denormal(True)
-    if config.num_threads > 0:
-        torch.set_num_threads(config.num_threads)
+from seg_accel_ros.models.registry import LoadedModel
 
 
 class DenseEngine:
@@ -40,13 +20,6 @@ class DenseEngine:
             torch.float32)
         if self.dtype == torch.float16:
             self.model.module.half()
-
-    @classmethod
-    def from_config(cls, config: EngineConfig) -> DenseEngine:
-        configure_torch(config)
-        device = resolve_device(config.device)
-        model = create_model(config.model, config.weights or None, device)
-        return cls(model, config.half_precision)
 
     def reset(self) -> None:
         """Dense inference keeps no temporal state."""

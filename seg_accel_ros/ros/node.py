@@ -29,8 +29,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from seg_accel_ros import image_codec
 from seg_accel_ros.engine.config import EngineConfig
-from seg_accel_ros.engine.dense import EngineError
-from seg_accel_ros.engine.factory import Engine, build_engine
+from seg_accel_ros.engine.factory import Engine, EngineError, build_engine
 from seg_accel_ros.engine.stream import StreamMonitor
 from seg_accel_ros.models.registry import ModelLoadError
 from seg_accel_ros.ros.mailbox import LatestMailbox

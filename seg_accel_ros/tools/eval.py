@@ -19,8 +19,7 @@ from pathlib import Path
 
 from seg_accel_ros.datasets.camvid import SPLITS, CamVid
 from seg_accel_ros.engine.config import EngineConfig
-from seg_accel_ros.engine.dense import EngineError
-from seg_accel_ros.engine.factory import build_engine
+from seg_accel_ros.engine.factory import EngineError, build_engine
 from seg_accel_ros.evaluation.evaluate import evaluate
 from seg_accel_ros.models.classes import CAMVID_IGNORE_INDEX
 from seg_accel_ros.models.registry import ModelLoadError, get_spec, list_models

@@ -13,7 +13,7 @@ from conftest import shared_path
 
 from seg_accel_ros.datasets.camvid import CamVid
 from seg_accel_ros.engine.config import EngineConfig
-from seg_accel_ros.engine.dense import DenseEngine
+from seg_accel_ros.engine.factory import build_engine
 from seg_accel_ros.evaluation.evaluate import evaluate
 from seg_accel_ros.models.classes import CAMVID_CLASSES
 from seg_accel_ros.tools.eval import main
@@ -106,7 +106,7 @@ def test_cli_reports_load_errors(tmp_path: Path, capsys: pytest.CaptureFixture) 
 @pytest.mark.parametrize("model", sorted(REFERENCE))
 def test_full_test_split_reproduces_the_reference_miou(model: str, camvid_root: Path) -> None:
     file, expected = REFERENCE[model]
-    engine = DenseEngine.from_config(EngineConfig(
+    engine = build_engine(EngineConfig(
         model=model, weights=str(shared_path("models", file))))
     report = evaluate(engine, CamVid("test", camvid_root), warmup=0)
     assert report.frames == 233
