@@ -23,9 +23,10 @@ vectorised index arithmetic and shared by all layers of a level.
 A plan can also cover only a window of the padded batch (``rows`` / ``cols``): the halo strips
 that ``ops/windowed.py`` uses to fix up the border of an op run on the bare blocks.
 
-REUSE (to come) fits the same scheme: REUSE blocks have no batch; their features at each level
-come from the temporal cache (a warped dense map per level), whose pixel table becomes one
-more source in the plan, like the other path's table is now.
+REUSE blocks have no computed batch: their features, warped from the temporal cache
+(``reuse.py``), are a full-resolution batch of their own (``parts[REUSE]``) whose pixel table
+is one more source in the plan; to FULL blocks it is a same-resolution neighbour, to LOW blocks
+a full-resolution one (2x2-averaged).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from seg_accel_ros.engine.blocks.gather import channels_last
-from seg_accel_ros.engine.blocks.layout import FULL, Level, other_path
+from seg_accel_ros.engine.blocks.layout import FULL, Level, resolution
 from seg_accel_ros.engine.blocks.tensor import BlockTensor
 
 PAD_MODES = ("constant", "replicate")
@@ -49,8 +50,8 @@ class PadPlan:
 
     shape: tuple[int, int, int]  # n, rows, cols of the window
     main: torch.Tensor  # row in P's pixel table (0 where another source applies)
-    other_pos: torch.Tensor | None  # pixels from the other path ...
-    other_idx: torch.Tensor | None  # ... their rows there (4 x m for 2x2 averages)
+    # (path q, pixels taken from q's table, their rows there (4 x m for 2x2 averages))
+    sources: tuple[tuple[int, torch.Tensor, torch.Tensor], ...]
     fill_pos: torch.Tensor | None  # pixels that take the constant padding value
 
 
@@ -91,20 +92,27 @@ def _build_plan(level: Level, path: int, hy: int, hx: int, mode: str,
     if valid is not None:
         same &= valid
     main = np.where(same, src_slot * (b * b) + ly * b + lx, 0).ravel()
-    other_pos = other_idx = fill_pos = None
-    if other_path(path) in frame.present:
-        other = (~same if valid is None else valid & ~same).ravel()
-        pos = np.flatnonzero(other)
-        if pos.size:
+    sources = []
+    fill_pos = None
+    others = [q for q in frame.cells_np if q != path]
+    if others:
+        taken = (~same if valid is None else valid & ~same).ravel()
+        src_flat = src_path.ravel()
+        for q in others:
+            pos = np.flatnonzero(taken & (src_flat == q))
+            if not pos.size:
+                continue
             slot_o, ly_o, lx_o = src_slot.ravel()[pos], ly.ravel()[pos], lx.ravel()[pos]
-            if path == FULL:  # nearest upsampling of the LOW neighbour
+            if resolution(q) == resolution(path):  # same resolution: copy
+                idx = slot_o * (b * b) + ly_o * b + lx_o
+            elif path == FULL:  # nearest upsampling of the LOW neighbour
                 bq = b // 2
-                other_idx = slot_o * (bq * bq) + (ly_o // 2) * bq + lx_o // 2
-            else:  # 2x2 average of the FULL neighbour
+                idx = slot_o * (bq * bq) + (ly_o // 2) * bq + lx_o // 2
+            else:  # 2x2 average of the full-resolution neighbour
                 bq = 2 * b
                 base = slot_o * (bq * bq) + (2 * ly_o) * bq + 2 * lx_o
-                other_idx = np.stack((base, base + 1, base + bq, base + bq + 1))
-            other_pos = pos
+                idx = np.stack((base, base + 1, base + bq, base + bq + 1))
+            sources.append((q, pos, idx))
     if valid is not None:
         pos = np.flatnonzero(~valid)
         fill_pos = pos if pos.size else None
@@ -113,7 +121,8 @@ def _build_plan(level: Level, path: int, hy: int, hx: int, mode: str,
     def to(a: np.ndarray | None) -> torch.Tensor | None:
         return None if a is None else torch.from_numpy(np.ascontiguousarray(a, np.int64)).to(dev)
 
-    return PadPlan((n, nr, nc), to(main), to(other_pos), to(other_idx), to(fill_pos))
+    return PadPlan((n, nr, nc), to(main), tuple((q, to(p), to(i)) for q, p, i in sources),
+                   to(fill_pos))
 
 
 def pad_plan(level: Level, path: int, hy: int, hx: int, mode: str = "constant",
@@ -167,14 +176,10 @@ def gather_padded(x: BlockTensor, path: int, plan: PadPlan, value: float = 0.0,
         out2d = out[: n * h * w * c].view(n * h * w, c)
     table = tables[path] if tables else pixel_table(src)
     torch.index_select(table, 0, plan.main, out=out2d)
-    if plan.other_pos is not None:
-        q = other_path(path)
+    for q, pos, idx in plan.sources:
         table = tables[q] if tables else pixel_table(x.parts[q])
-        if path == FULL:
-            vals = F.embedding(plan.other_idx, table)
-        else:
-            vals = F.embedding(plan.other_idx, table).mean(0)
-        out2d.index_copy_(0, plan.other_pos, vals)
+        vals = F.embedding(idx, table)
+        out2d.index_copy_(0, pos, vals.mean(0) if idx.dim() == 2 else vals)
     if plan.fill_pos is not None:
         out2d.index_fill_(0, plan.fill_pos, value)
     return out2d.view(n, h, w, c).permute(0, 3, 1, 2)

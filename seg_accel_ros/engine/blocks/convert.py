@@ -40,10 +40,12 @@ from torch import nn
 from seg_accel_ros.engine.blocks import ops
 from seg_accel_ros.engine.blocks.gather import dense_from_blocks, grid_view, image_to_blocks
 from seg_accel_ros.engine.blocks.grid import BlockGrid
-from seg_accel_ros.engine.blocks.layout import FULL, LOW, Frame, Level, Scratch
-from seg_accel_ros.engine.blocks.tensor import FALLBACKS, BlockTensor
+from seg_accel_ros.engine.blocks.layout import FULL, LOW, REUSE, Frame, Level, Scratch
+from seg_accel_ros.engine.blocks.reuse import CachedMap, FeatureCache, MotionField, ReuseContext
+from seg_accel_ros.engine.blocks.tensor import FALLBACKS, BlockTensor, completed
 
 PixelReduce = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
+TemporalInput = tuple[FeatureCache | None, MotionField | None]
 
 
 def output_parts(x: BlockTensor) -> dict[int, torch.Tensor]:
@@ -60,6 +62,7 @@ def blocks_to_dense_output(x: BlockTensor, crop: bool = True) -> torch.Tensor:
     that scattering needs no transposition. ``crop=False`` keeps the whole grid (what lies
     past the valid extent is undefined).
     """
+    x = completed(x)
     level = x.level
     frame = level.frame
     b = level.bf
@@ -85,6 +88,7 @@ def blocks_to_dense_output(x: BlockTensor, crop: bool = True) -> torch.Tensor:
 def reduce_output(x: BlockTensor, reduce: PixelReduce) -> tuple[torch.Tensor, ...]:
     """``reduce`` on each path's full-resolution output blocks, its per-pixel maps scattered
     into ``H x W`` maps: the ``C``-channel map is never assembled."""
+    x = completed(x)
     level = x.level
     frame = level.frame
     b = level.bf
@@ -98,6 +102,16 @@ def reduce_output(x: BlockTensor, reduce: PixelReduce) -> tuple[torch.Tensor, ..
                 maps.append(m.new_empty((rows * b, cols * b)))
             grid_view(maps[i][..., None], rows, cols, b)[gy, gx] = m[..., None]
     return tuple(m[:h, :w] for m in maps)
+
+
+def reused_output(cached: CachedMap, frame: Frame) -> BlockTensor:
+    """The network output of a frame whose blocks are all REUSE: the moved cached output."""
+    bf, ext, c = cached.key
+    table = cached.tables[REUSE]
+    n = frame.grid.rows * frame.grid.cols
+    part = table.view(n, bf, bf, c).permute(0, 3, 1, 2)
+    level = frame.level(bf, ext, tuple(-(-e // 2) for e in ext))
+    return BlockTensor(level, {REUSE: part})
 
 
 def _to_dense_tree(obj: Any, crop: bool) -> Any:
@@ -130,35 +144,61 @@ class BlockwiseModel:
         self.global_modules = {n: module.get_submodule(n) for n in dict.fromkeys(names)}
         self.last_fallbacks: Counter[str] = Counter()
         self.last_frame: Frame | None = None
+        self.last_cache: FeatureCache | None = None
         self._scratch = Scratch()
 
     def grid(self, height: int, width: int) -> BlockGrid:
         return BlockGrid(height, width, self.block_size)
 
-    def __call__(self, x: torch.Tensor, paths: torch.Tensor, crop: bool = True) -> Any:
+    def __call__(self, x: torch.Tensor, paths: torch.Tensor, crop: bool = True,
+                 temporal: TemporalInput | None = None) -> Any:
         """Run the frame; ``crop=False`` may return maps larger than the dense network's
-        (the whole block grid; see :func:`blocks_to_dense_output`)."""
-        return _to_dense_tree(self._forward(x, paths), crop)
+        (the whole block grid; see :func:`blocks_to_dense_output`). ``temporal``: see
+        :meth:`per_pixel`."""
+        with self._temporal(x, paths, temporal) as frame:
+            return _to_dense_tree(self._forward(x, frame), crop)
 
-    def per_pixel(self, x: torch.Tensor, paths: torch.Tensor, reduce: PixelReduce
-                  ) -> tuple[torch.Tensor, ...]:
+    def per_pixel(self, x: torch.Tensor, paths: torch.Tensor, reduce: PixelReduce,
+                  temporal: TemporalInput | None = None) -> tuple[torch.Tensor, ...]:
         """Run the frame and reduce its output per pixel: ``reduce`` maps an ``N x C x h x w``
         batch to ``N x h x w`` maps (labels, confidence ...), returned as ``H x W`` maps.
         Cheaper than reducing the assembled ``C``-channel map. The module must return one
-        4-D map."""
-        out = self._forward(x, paths)
-        if isinstance(out, BlockTensor):
-            return reduce_output(out, reduce)
-        if isinstance(out, torch.Tensor) and out.dim() == 4:
-            return tuple(m[0] for m in reduce(out))
+        4-D map.
+
+        ``temporal`` = (previous frame's cache or None, motion field or None): REUSE blocks
+        are allowed in ``paths`` and every frame records its cache (:attr:`last_cache`)."""
+        with self._temporal(x, paths, temporal) as frame:
+            out = self._forward(x, frame)
+            if isinstance(out, BlockTensor):
+                return reduce_output(out, reduce)
+            if isinstance(out, torch.Tensor) and out.dim() == 4:
+                return tuple(m[0] for m in reduce(out))
         raise TypeError(f"per_pixel needs a module returning one 4-D map, got {type(out)}")
 
-    def _forward(self, x: torch.Tensor, paths: torch.Tensor) -> Any:
-        """The module's output on the frame: block tensors, or dense for single-path frames."""
+    @contextmanager
+    def _temporal(self, x: torch.Tensor, paths: torch.Tensor, temporal: TemporalInput | None
+                  ) -> Iterator[Frame]:
+        """The frame's layout, with its :class:`ReuseContext` attached in temporal mode."""
         if x.dim() != 4 or x.shape[0] != 1:
             raise ValueError(f"expected a 1 x C x H x W input, got {tuple(x.shape)}")
-        frame = self._frame(int(x.shape[2]), int(x.shape[3]), paths, x.device)
-        if self.dense_single_path and len(frame.present) == 1:
+        frame = self._frame(int(x.shape[2]), int(x.shape[3]), paths, x.device,
+                            allow_reuse=temporal is not None)
+        if temporal is None:
+            yield frame
+            return
+        frame.reuse = ReuseContext(frame, *temporal)
+        try:
+            yield frame
+            self.last_cache = frame.reuse.cache()
+        finally:
+            frame.reuse = None
+
+    def _forward(self, x: torch.Tensor, frame: Frame) -> Any:
+        """The module's output on the frame: block tensors, or dense for single-path frames."""
+        reuse = frame.reuse
+        if reuse is not None and not frame.present:  # all REUSE: nothing runs
+            return reused_output(reuse.replay(), frame)
+        if self.dense_single_path and reuse is None and len(frame.present) == 1:
             self.last_fallbacks = Counter()
             return self._dense(x, frame.present[0])
         before = FALLBACKS.copy()
@@ -167,11 +207,11 @@ class BlockwiseModel:
         self.last_fallbacks = FALLBACKS - before
         return out
 
-    def _frame(self, height: int, width: int, paths: torch.Tensor, device: torch.device
-               ) -> Frame:
+    def _frame(self, height: int, width: int, paths: torch.Tensor, device: torch.device,
+               allow_reuse: bool = False) -> Frame:
         """The frame layout; the previous one (with its index plans) if nothing changed."""
         grid = self.grid(height, width)
-        paths = grid.check_paths(paths)
+        paths = grid.check_paths(paths, allow_reuse)
         last = self.last_frame
         if (last is not None and last.grid == grid and last.device == torch.device(device)
                 and torch.equal(last.paths, paths)):

@@ -8,8 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from seg_accel_ros.engine.blocks.convert import BlockwiseModel
+from seg_accel_ros.engine.blocks.convert import BlockwiseModel, TemporalInput
 from seg_accel_ros.engine.blocks.grid import BlockGrid
+from seg_accel_ros.engine.blocks.reuse import FeatureCache
 from seg_accel_ros.engine.result import BlockPath, FrameResult
 from seg_accel_ros.models.preprocessing import Preprocessing
 from seg_accel_ros.models.registry import LoadedModel
@@ -55,6 +56,11 @@ class BlockEngine:
         self.model = BlockwiseModel(module, block_size, names, dense_single_path)
         self.block_size = block_size
 
+    @property
+    def last_cache(self) -> FeatureCache | None:
+        """The temporal cache the last ``process(..., temporal=...)`` frame recorded."""
+        return self.model.last_cache
+
     def grid(self, height: int, width: int) -> BlockGrid:
         """The block grid for a ``height`` x ``width`` frame (its ``shape`` is the path map's)."""
         return BlockGrid(height, width, self.block_size)
@@ -64,19 +70,23 @@ class BlockEngine:
         """``1 x 3 x H x W`` normalised input -> logits as the dense network would shape them."""
         return self.model(x, torch.as_tensor(paths))
 
-    def process(self, image_rgb: np.ndarray, paths: torch.Tensor | np.ndarray) -> FrameResult:
-        """Segment one HxWx3 uint8 RGB frame with the given ``rows x cols`` path map."""
+    def process(self, image_rgb: np.ndarray, paths: torch.Tensor | np.ndarray,
+                temporal: TemporalInput | None = None) -> FrameResult:
+        """Segment one HxWx3 uint8 RGB frame with the given ``rows x cols`` path map.
+
+        ``temporal`` = (previous cache, motion): REUSE blocks allowed, and the frame's own
+        cache is left in :attr:`last_cache` (see :meth:`BlockwiseModel.per_pixel`)."""
         if self.preprocessing is None or self.num_classes is None:
             raise RuntimeError("process() needs a LoadedModel (preprocessing, classes)")
         h, w = image_rgb.shape[:2]
         grid = self.grid(h, w)
-        paths_t = grid.check_paths(torch.as_tensor(np.asarray(paths)))
+        paths_t = grid.check_paths(torch.as_tensor(np.asarray(paths)), temporal is not None)
         t0 = time.perf_counter()
         x = self.preprocessing.to_tensor(image_rgb, self.device)
         k = self.num_classes
         with torch.inference_mode():
             labels, conf = self.model.per_pixel(
-                x, paths_t, lambda logits: labels_and_confidence(logits[:, :k]))
+                x, paths_t, lambda logits: labels_and_confidence(logits[:, :k]), temporal)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         t1 = time.perf_counter()

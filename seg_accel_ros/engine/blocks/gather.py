@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from seg_accel_ros.engine.blocks.layout import FULL, LOW, Frame, Level
-from seg_accel_ros.engine.blocks.tensor import BlockTensor
+from seg_accel_ros.engine.blocks.layout import FULL, LOW, Frame, Level, resolution
+from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed
 
 CL = torch.channels_last
 _ROW_GATHER_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -58,7 +58,7 @@ def downsample_avg2(x: torch.Tensor) -> torch.Tensor:
 
 def to_resolution(x: torch.Tensor, src: int, dst: int) -> torch.Tensor:
     """Convert a batch of ``src``-path blocks to ``dst``'s resolution by the BlockPad rules."""
-    if src == dst:
+    if resolution(src) == resolution(dst):
         return x
     return upsample_nearest2(x) if dst == FULL else downsample_avg2(x)
 
@@ -122,7 +122,7 @@ def dense_from_blocks(x: BlockTensor) -> torch.Tensor:
     if x.dense_cache is None:
         level = x.level
         if level.frame.has_full:
-            parts = {p: to_resolution(t, p, FULL) for p, t in x.parts.items()}
+            parts = {p: to_resolution(t, p, FULL) for p, t in completed(x).parts.items()}
             canvas = assemble(parts, level.frame, level.bf)
         else:
             canvas = assemble(x.parts, level.frame, level.block(LOW))

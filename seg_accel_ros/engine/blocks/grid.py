@@ -14,7 +14,8 @@ import torch
 
 from seg_accel_ros.engine.result import BlockPath
 
-SUPPORTED_PATHS = (BlockPath.LOW, BlockPath.FULL)  # REUSE needs the temporal feature cache
+COMPUTED_PATHS = (BlockPath.LOW, BlockPath.FULL)
+ALL_PATHS = (BlockPath.REUSE, *COMPUTED_PATHS)  # REUSE needs the temporal feature cache
 
 
 @dataclass(frozen=True)
@@ -49,17 +50,21 @@ class BlockGrid:
         """(height, width) of the frame padded up to whole blocks."""
         return self.rows * self.block_size, self.cols * self.block_size
 
-    def check_paths(self, paths: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Validate a path map for this grid; return it as a CPU int64 tensor."""
+    def check_paths(self, paths: torch.Tensor | np.ndarray, allow_reuse: bool = False
+                    ) -> torch.Tensor:
+        """Validate a path map for this grid; return it as a CPU int64 tensor. REUSE blocks
+        are only allowed with a temporal cache (``allow_reuse``)."""
         t = torch.as_tensor(np.asarray(paths) if not isinstance(paths, torch.Tensor) else paths)
         if tuple(t.shape) != self.shape:
             raise ValueError(f"path map must have shape {self.shape} for a "
                              f"{self.height}x{self.width} frame, got {tuple(t.shape)}")
         t = t.detach().to("cpu", torch.int64)
-        bad = set(t.unique().tolist()) - {int(p) for p in SUPPORTED_PATHS}
+        allowed = ALL_PATHS if allow_reuse else COMPUTED_PATHS
+        bad = set(t.unique().tolist()) - {int(p) for p in allowed}
         if bad:
-            raise ValueError(f"unsupported block paths {sorted(bad)}; the block engine runs "
-                             f"{[p.name for p in SUPPORTED_PATHS]}")
+            raise ValueError(f"unsupported block paths {sorted(bad)}; here the block engine "
+                             f"runs {[p.name for p in allowed]}"
+                             + ("" if allow_reuse else " (REUSE needs the temporal engine)"))
         return t
 
     def pixel_map(self, paths: torch.Tensor | np.ndarray) -> np.ndarray:

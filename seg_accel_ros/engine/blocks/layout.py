@@ -1,7 +1,9 @@
 """Per-frame block layout: which blocks take which path, and the resolution levels met.
 
 A :class:`Frame` is built once per frame from the grid and the path map: which cells take which
-path and where each block sits in its path's batch. A :class:`Level` is one feature resolution:
+path and where each block sits in its path's batch. REUSE blocks are not computed: their
+features come from the temporal cache (``reuse.py``), at full resolution, whenever an op reads
+across block borders. A :class:`Level` is one feature resolution:
 FULL blocks are ``bf`` pixels wide there, LOW blocks ``bf / 2``. Each level remembers the valid
 extent of the feature map for each path (what the dense network would have; rows / columns past
 it only exist because the frame was padded to whole blocks) and caches the index plans its
@@ -17,11 +19,13 @@ from seg_accel_ros.engine.result import BlockPath
 
 FULL = int(BlockPath.FULL)
 LOW = int(BlockPath.LOW)
-PATH_ORDER = (FULL, LOW)
+REUSE = int(BlockPath.REUSE)
+PATH_ORDER = (FULL, LOW)  # the computed paths
 
 
-def other_path(path: int) -> int:
-    return LOW if path == FULL else FULL
+def resolution(path: int) -> int:
+    """The path whose resolution ``path``'s blocks have (REUSE blocks are full-resolution)."""
+    return LOW if path == LOW else FULL
 
 
 class Scratch:
@@ -53,11 +57,13 @@ class Frame:
                  scratch: Scratch | None = None) -> None:
         self.grid = grid
         self.scratch = scratch if scratch is not None else Scratch()
-        self.paths = grid.check_paths(paths)
+        self.paths = grid.check_paths(paths, allow_reuse=True)
         self.device = torch.device(device)
         flat = self.paths.flatten()
         self.present: tuple[int, ...] = tuple(p for p in PATH_ORDER if bool((flat == p).any()))
-        self.cells_cpu = {p: (flat == p).nonzero().flatten() for p in self.present}
+        self.reused = bool((flat == REUSE).any())
+        laid_out = self.present + ((REUSE,) if self.reused else ())
+        self.cells_cpu = {p: (flat == p).nonzero().flatten() for p in laid_out}
         self.cells = {p: c.to(self.device) for p, c in self.cells_cpu.items()}
         self.counts = {p: int(c.numel()) for p, c in self.cells_cpu.items()}
         slot = torch.full((flat.numel(),), -1, dtype=torch.int64)
@@ -67,10 +73,12 @@ class Frame:
         self.path_np = flat.numpy()  # cell -> path
         self.cells_np = {p: c.numpy() for p, c in self.cells_cpu.items()}
         self._levels: dict[tuple, Level] = {}
+        self.reuse: object | None = None  # the frame's ReuseContext (reuse.py) in temporal mode
 
     @property
     def has_full(self) -> bool:
-        return FULL in self.present
+        """Whether maps exist at full resolution (FULL or REUSE blocks)."""
+        return FULL in self.present or self.reused
 
     def supports(self, bf: int) -> bool:
         """Whether FULL blocks ``bf`` pixels wide (and LOW ones half that) form a level."""
@@ -110,14 +118,14 @@ class Level:
                  ext_low: tuple[int, int]) -> None:
         self.frame = frame
         self.bf = bf
-        self.ext = {FULL: ext_full, LOW: ext_low}
+        self.ext = {FULL: ext_full, LOW: ext_low, REUSE: ext_full}
         # The size the dense network would see: LOW-only frames behave like a dense run on the
         # half-resolution image.
         self.logical = ext_full if frame.has_full else ext_low
         self.cache: dict[object, object] = {}
 
     def block(self, path: int) -> int:
-        return self.bf if path == FULL else self.bf // 2
+        return self.bf // 2 if path == LOW else self.bf
 
     def __repr__(self) -> str:
         return f"Level(bf={self.bf}, full={self.ext[FULL]}, low={self.ext[LOW]})"

@@ -58,6 +58,7 @@ class BlockTensor(torch.Tensor):
     level: Level
     parts: dict[int, torch.Tensor]
     dense_cache: torch.Tensor | None
+    completed: BlockTensor | None  # with REUSE blocks filled in (see reuse.py)
 
     @staticmethod
     def __new__(cls, level: Level, parts: dict[int, torch.Tensor]) -> BlockTensor:
@@ -68,6 +69,7 @@ class BlockTensor(torch.Tensor):
         r.level = level
         r.parts = parts
         r.dense_cache = None
+        r.completed = None
         return r
 
     @classmethod
@@ -89,6 +91,13 @@ class BlockTensor(torch.Tensor):
     def __repr__(self) -> str:  # printing must not assemble the map
         return (f"BlockTensor(shape={tuple(self.shape)}, {self.level}, "
                 f"parts={ {p: tuple(t.shape) for p, t in self.parts.items()} })")
+
+
+def completed(x: BlockTensor) -> BlockTensor:
+    """``x`` with its frame's REUSE blocks filled in from the temporal cache (``reuse.py``);
+    ``x`` itself outside temporal execution. Ops that read across block borders call it."""
+    ctx = x.level.frame.reuse
+    return x if ctx is None else ctx.complete(x)  # type: ignore[attr-defined]
 
 
 def _is_metadata(func: Callable) -> bool:

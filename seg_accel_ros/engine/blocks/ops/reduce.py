@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from seg_accel_ros.engine.blocks.gather import take_blocks
 from seg_accel_ros.engine.blocks.layout import LOW, Level
 from seg_accel_ros.engine.blocks.ops.common import NotLocal, bind, block_op, pair
-from seg_accel_ros.engine.blocks.tensor import BlockTensor, register
+from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed, register
 
 
 def _valid_mask_plan(level: Level, path: int) -> tuple[torch.Tensor | None, torch.Tensor | None,
@@ -46,6 +46,7 @@ def _valid_mask_plan(level: Level, path: int) -> tuple[torch.Tensor | None, torc
 
 def global_mean(x: BlockTensor) -> torch.Tensor:
     """``1 x C x 1 x 1`` mean over the valid map (LOW pixels weigh 4 beside FULL blocks)."""
+    x = completed(x)
     level = x.level
     total: torch.Tensor | None = None
     count = 0

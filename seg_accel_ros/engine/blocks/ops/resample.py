@@ -14,7 +14,7 @@ from seg_accel_ros.engine.blocks.blockpad import edge_blocks, pad_blocks, pad_pl
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, Level
 from seg_accel_ros.engine.blocks.ops.common import NotLocal, bind, block_op, pair
 from seg_accel_ros.engine.blocks.ops.windowed import RING_MIN_BLOCK, gather_strip
-from seg_accel_ros.engine.blocks.tensor import BlockTensor, register
+from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed, register
 
 # Upsampled maps with at most this many channels (logits) are made channel-planar (NCHW):
 # per-pixel reductions over channels (softmax, argmax) are much slower on channels-last.
@@ -99,7 +99,10 @@ def _interpolate(func: Callable, args: tuple, kwargs: dict) -> Any:
     f = integer_factor(level, a["size"], a["scale_factor"])
     out_level = level.frame.level(level.bf * f, *(tuple(e * f for e in level.ext[p])
                                                   for p in (FULL, LOW)))
-    return BlockTensor(out_level, {p: upsample_path(x, p, f, mode) for p in x.parts})
+    computed = tuple(x.parts)
+    if mode == "bilinear":
+        x = completed(x)  # the 1-pixel halo may come from REUSE blocks
+    return BlockTensor(out_level, {p: upsample_path(x, p, f, mode) for p in computed})
 
 
 

@@ -34,7 +34,7 @@ from seg_accel_ros.engine.blocks.blockpad import (
 from seg_accel_ros.engine.blocks.gather import channels_last, grid_view, to_resolution
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, Level
 from seg_accel_ros.engine.blocks.ops.common import NotLocal, bind, block_op, out_extent, pair
-from seg_accel_ros.engine.blocks.tensor import BlockTensor, register
+from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed, register
 
 
 def _ring(b: int, k: int, s: int, p: int, d: int) -> tuple[int, int, int]:
@@ -153,7 +153,8 @@ def _windowed(x: BlockTensor, kernel: tuple[int, int], stride: tuple[int, int],
     s = stride[0]
     if stride[1] != s or level.bf % s:
         raise NotLocal
-    for path in x.parts:
+    computed = tuple(x.parts)
+    for path in computed:
         b = level.block(path)
         if b % s:
             raise NotLocal
@@ -166,8 +167,10 @@ def _windowed(x: BlockTensor, kernel: tuple[int, int], stride: tuple[int, int],
     if not frame.supports(level.bf // s):
         raise NotLocal
     out_level = frame.level(level.bf // s, ext[FULL], ext[LOW])
+    if padding != (0, 0):
+        x = completed(x)  # halos may come from REUSE blocks
     parts = {}
-    for path in x.parts:
+    for path in computed:
         n = level.block(path) // s
         y = None
         how = ("gather" if padding == (0, 0) or mode != "constant" or native is None else
