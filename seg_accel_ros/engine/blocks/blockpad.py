@@ -23,10 +23,9 @@ vectorised index arithmetic and shared by all layers of a level.
 A plan can also cover only a window of the padded batch (``rows`` / ``cols``): the halo strips
 that ``ops/windowed.py`` uses to fix up the border of an op run on the bare blocks.
 
-REUSE blocks have no computed batch: their features, warped from the temporal cache
-(``reuse.py``), are a full-resolution batch of their own (``parts[REUSE]``) whose pixel table
-is one more source in the plan; to FULL blocks it is a same-resolution neighbour, to LOW blocks
-a full-resolution one (2x2-averaged).
+REUSE blocks have no computed batch: their features come from the temporal cache
+(``reuse.py``), read row by row through ``x.reused`` only where a plan needs them; to FULL
+blocks they are same-resolution neighbours, to LOW blocks full-resolution ones (2x2-averaged).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from seg_accel_ros.engine.blocks.gather import channels_last
-from seg_accel_ros.engine.blocks.layout import FULL, Level, resolution
+from seg_accel_ros.engine.blocks.layout import FULL, REUSE, Level, resolution
 from seg_accel_ros.engine.blocks.tensor import BlockTensor
 
 PAD_MODES = ("constant", "replicate")
@@ -177,8 +176,10 @@ def gather_padded(x: BlockTensor, path: int, plan: PadPlan, value: float = 0.0,
     table = tables[path] if tables else pixel_table(src)
     torch.index_select(table, 0, plan.main, out=out2d)
     for q, pos, idx in plan.sources:
-        table = tables[q] if tables else pixel_table(x.parts[q])
-        vals = F.embedding(idx, table)
+        if q == REUSE:
+            vals = x.reused.rows(idx)
+        else:
+            vals = F.embedding(idx, tables[q] if tables else pixel_table(x.parts[q]))
         out2d.index_copy_(0, pos, vals.mean(0) if idx.dim() == 2 else vals)
     if plan.fill_pos is not None:
         out2d.index_fill_(0, plan.fill_pos, value)

@@ -41,8 +41,13 @@ from seg_accel_ros.engine.blocks import ops
 from seg_accel_ros.engine.blocks.gather import dense_from_blocks, grid_view, image_to_blocks
 from seg_accel_ros.engine.blocks.grid import BlockGrid
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, REUSE, Frame, Level, Scratch
-from seg_accel_ros.engine.blocks.reuse import CachedMap, FeatureCache, MotionField, ReuseContext
-from seg_accel_ros.engine.blocks.tensor import FALLBACKS, BlockTensor, completed
+from seg_accel_ros.engine.blocks.reuse import (
+    FeatureCache,
+    MotionField,
+    ReuseContext,
+    ReusedBlocks,
+)
+from seg_accel_ros.engine.blocks.tensor import FALLBACKS, BlockTensor, completed, with_reused
 
 PixelReduce = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
 TemporalInput = tuple[FeatureCache | None, MotionField | None]
@@ -52,7 +57,7 @@ def output_parts(x: BlockTensor) -> dict[int, torch.Tensor]:
     """The output blocks at full resolution: LOW blocks upsampled 2x bilinearly (their halo
     from the neighbours by the BlockPad rules, clamped at the image border)."""
     return {p: ops.upsample_path(x, LOW, 2, "bilinear") if p == LOW else t
-            for p, t in x.parts.items()}
+            for p, t in with_reused(x).items()}
 
 
 def blocks_to_dense_output(x: BlockTensor, crop: bool = True) -> torch.Tensor:
@@ -104,14 +109,12 @@ def reduce_output(x: BlockTensor, reduce: PixelReduce) -> tuple[torch.Tensor, ..
     return tuple(m[:h, :w] for m in maps)
 
 
-def reused_output(cached: CachedMap, frame: Frame) -> BlockTensor:
+def reused_output(reused: ReusedBlocks, frame: Frame, ext: tuple[int, int]) -> BlockTensor:
     """The network output of a frame whose blocks are all REUSE: the moved cached output."""
-    bf, ext, c = cached.key
-    table = cached.tables[REUSE]
-    n = frame.grid.rows * frame.grid.cols
-    part = table.view(n, bf, bf, c).permute(0, 3, 1, 2)
-    level = frame.level(bf, ext, tuple(-(-e // 2) for e in ext))
-    return BlockTensor(level, {REUSE: part})
+    level = frame.level(reused.bf, ext, tuple(-(-e // 2) for e in ext))
+    out = BlockTensor(level, {REUSE: reused.blocks()})
+    out.completed = out  # already the recorded output map
+    return out
 
 
 def _to_dense_tree(obj: Any, crop: bool) -> Any:
@@ -197,7 +200,7 @@ class BlockwiseModel:
         """The module's output on the frame: block tensors, or dense for single-path frames."""
         reuse = frame.reuse
         if reuse is not None and not frame.present:  # all REUSE: nothing runs
-            return reused_output(reuse.replay(), frame)
+            return reused_output(reuse.replay(), frame, reuse.ops[-1].key[1])
         if self.dense_single_path and reuse is None and len(frame.present) == 1:
             self.last_fallbacks = Counter()
             return self._dense(x, frame.present[0])

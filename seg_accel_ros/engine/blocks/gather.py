@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, Frame, Level, resolution
-from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed
+from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed, with_reused
 
 CL = torch.channels_last
 _ROW_GATHER_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -122,7 +122,8 @@ def dense_from_blocks(x: BlockTensor) -> torch.Tensor:
     if x.dense_cache is None:
         level = x.level
         if level.frame.has_full:
-            parts = {p: to_resolution(t, p, FULL) for p, t in completed(x).parts.items()}
+            full = with_reused(completed(x))
+            parts = {p: to_resolution(t, p, FULL) for p, t in full.items()}
             canvas = assemble(parts, level.frame, level.bf)
         else:
             canvas = assemble(x.parts, level.frame, level.block(LOW))

@@ -1,16 +1,20 @@
-"""REUSE blocks: features taken from the previous frame's maps, moved by the estimated motion.
+"""REUSE blocks: features taken from earlier frames' maps, moved by the estimated motion.
 
-The temporal feature cache is the set of maps that the previous frame's ops read across block
-borders (inputs of padded convolutions and poolings, of bilinear upsamplings, of global modules,
-and the network output), in the order the ops ran, each kept as one pixel table per path in
-that frame's block layout (references to tensors the forward pass made anyway: no copies).
+What is cached. Every op that reads across block borders (padded convolutions and poolings,
+bilinear upsampling, global modules, the network output) records the map it read, as one pixel
+table per computed path in that frame's block layout: references to tensors the forward pass
+made anyway, no copies. Per resolution level, a *source index* says for every pixel of the
+current frame's map where its feature lives: (frame, path, row of that frame's table). All ops
+of a level share it, because they share the block layout.
 
-In the current frame, such an op first *completes* its input: the REUSE blocks' pixels are
-looked up in the same op's cached map, each at the position the motion field says it came from
-(nearest pixel at the map's resolution), in whichever block held it then (FULL, LOW
-nearest-upsampled, or REUSE). BlockPad then treats REUSE blocks like full-resolution
-neighbours, and the completed map is recorded as the next frame's cache. A frame whose
-blocks are all REUSE runs no op: every cached map is moved as a whole.
+What a frame does. Computed blocks point the index at their own rows; each REUSE pixel takes
+the previous index at the position the motion field says it came from (nearest pixel at the
+level's resolution), which may lie in a FULL, LOW (nearest-upsampled) or earlier REUSE block.
+An op then reads REUSE pixels through the index only where it needs them: the halos of its
+computed neighbours (BlockPad treats REUSE blocks as full-resolution neighbours), or the whole
+map for dense global modules and the output. So REUSE costs index arithmetic per level and
+the halo rows, not a copy of every feature map. Frames that no index points into any more
+are dropped; with bounded staleness and keyframes that is at most a handful.
 """
 
 from __future__ import annotations
@@ -22,12 +26,20 @@ import torch
 import torch.nn.functional as F
 
 from seg_accel_ros.engine.blocks.blockpad import pixel_table
-from seg_accel_ros.engine.blocks.gather import empty_blocks
 from seg_accel_ros.engine.blocks.grid import BlockGrid
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, REUSE, Frame
 from seg_accel_ros.engine.blocks.tensor import BlockTensor
 
 MapKey = tuple[int, tuple[int, int], int]  # FULL block size, valid extent, channels
+LevelKey = tuple[int, tuple[int, int]]  # FULL block size, valid extent
+Tables = dict[int, dict[int, torch.Tensor]]  # frame id -> path -> pixel table
+# A source is one int64: frame id << 34 | path << 32 | row.
+_ROW_BITS = 32
+_ROW_MASK = (1 << _ROW_BITS) - 1
+
+
+def encode(frame_id: int, path: int, rows: np.ndarray) -> np.ndarray:
+    return ((frame_id << 2 | path) << _ROW_BITS) + rows
 
 
 class CacheMissError(RuntimeError):
@@ -49,24 +61,72 @@ class MotionField:
 
 
 @dataclass(frozen=True)
-class CachedMap:
-    """One op's input map of one frame: a pixel table per path, in that frame's layout."""
+class OpMaps:
+    """The tables one op read, in every frame that the source indexes still point into."""
 
     key: MapKey
-    paths: np.ndarray  # cell -> BlockPath
-    slots: np.ndarray  # cell -> block position in its path's table
-    tables: dict[int, torch.Tensor]  # path -> (blocks * b * b) x C rows
+    tables: Tables
 
 
 @dataclass(frozen=True)
 class FeatureCache:
-    """The maps a frame recorded, to REUSE blocks from in the next frame."""
+    """What the next frame can REUSE from: per-op tables and per-level source indexes."""
 
     grid: BlockGrid
-    maps: tuple[CachedMap, ...]
+    frame_id: int
+    ops: tuple[OpMaps, ...]
+    indexes: dict[LevelKey, np.ndarray]  # rows*bf x cols*bf source codes
 
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for m in self.maps for t in m.tables.values())
+        """Bytes of feature tables held (each tensor counted once)."""
+        seen = {id(t): t for op in self.ops for per in op.tables.values() for t in per.values()}
+        return sum(t.numel() * t.element_size() for t in seen.values())
+
+    @property
+    def frames_held(self) -> int:
+        return len({f for op in self.ops for f in op.tables})
+
+
+class ReusedBlocks:
+    """One map's REUSE blocks (``n x C x bf x bf``), read through the source index on demand."""
+
+    def __init__(self, codes: torch.Tensor, tables: Tables, n: int, bf: int, channels: int
+                 ) -> None:
+        self.codes = codes  # n*bf*bf sources, in REUSE-block order
+        self.tables = tables
+        self.n, self.bf, self.channels = n, bf, channels
+
+    def rows(self, idx: torch.Tensor) -> torch.Tensor:
+        """Rows ``idx`` (any shape) of the REUSE pixel table: ``idx.shape + (C,)``."""
+        codes = self.codes[idx.reshape(-1)]
+        return self._lookup(codes).view(*idx.shape, self.channels)
+
+    def blocks(self) -> torch.Tensor:
+        """All REUSE blocks as a channels-last batch."""
+        n, b, c = self.n, self.bf, self.channels
+        return self._lookup(self.codes).view(n, b, b, c).permute(0, 3, 1, 2)
+
+    def _lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        groups = codes >> _ROW_BITS
+        first = int(groups[0]) if groups.numel() else 0
+        if groups.numel() == 0 or bool((groups == first).all()):
+            return F.embedding(codes & _ROW_MASK, self._table(first))
+        out: torch.Tensor | None = None
+        for g in torch.unique(groups).tolist():
+            pos = (groups == g).nonzero().flatten()
+            vals = F.embedding(codes[pos] & _ROW_MASK, self._table(g))
+            if out is None:
+                out = vals.new_empty((codes.numel(), self.channels))
+            out.index_copy_(0, pos, vals)
+        assert out is not None
+        return out
+
+    def _table(self, group: int) -> torch.Tensor:
+        frame_id, path = group >> 2, group & 3
+        try:
+            return self.tables[frame_id][path]
+        except KeyError as exc:
+            raise CacheMissError(f"frame {frame_id} path {path} is no longer cached") from exc
 
 
 def map_key(x: BlockTensor) -> MapKey:
@@ -74,123 +134,137 @@ def map_key(x: BlockTensor) -> MapKey:
 
 
 class ReuseContext:
-    """One frame's access to the cache: fills REUSE blocks in, records the next cache."""
+    """One frame's access to the cache: completes maps with REUSE blocks, records its own."""
 
     def __init__(self, frame: Frame, previous: FeatureCache | None, motion: MotionField | None
                  ) -> None:
         if frame.reused and (previous is None or previous.grid != frame.grid or motion is None):
             raise CacheMissError("REUSE blocks need a cache of the same frame size and a "
                                  "motion field")
+        if previous is not None and previous.grid != frame.grid:
+            previous = None
         self.frame = frame
         self.previous = previous
         self.motion = motion
-        self.recorded: list[CachedMap] = []
-        self._warps: dict[tuple[int, tuple[int, int]], list[tuple]] = {}
-
-    def cache(self) -> FeatureCache:
-        """What this frame recorded."""
-        return FeatureCache(self.frame.grid, tuple(self.recorded))
+        self.frame_id = previous.frame_id + 1 if previous is not None else 0
+        self.ops: list[OpMaps] = []
+        self.indexes: dict[LevelKey, np.ndarray] = {}
+        self._reuse_codes: dict[LevelKey, torch.Tensor] = {}
 
     def complete(self, x: BlockTensor) -> BlockTensor:
-        """``x`` with its REUSE blocks filled in from the cache; recorded for the next frame."""
-        if REUSE in x.parts:
-            return x
+        """``x`` with its REUSE blocks attached (``x.reused``); its map recorded."""
         if x.completed is not None:
             return x.completed
         key = map_key(x)
-        if self.frame.reused:
-            prev = self._previous_map(len(self.recorded), key)
-            parts = dict(x.parts)
-            parts[REUSE] = self._moved(prev, self.frame.cells_np[REUSE])
-            done = BlockTensor(x.level, parts)
-        else:
+        k = len(self.ops)
+        tables: Tables = {}
+        if self.previous is not None:
+            tables.update(self._previous_op(k, key).tables)
+        tables[self.frame_id] = {p: pixel_table(t) for p, t in x.parts.items()}
+        self.ops.append(OpMaps(key, tables))
+        level_key = key[:2]
+        codes = self._codes_of_reused(level_key)
+        if codes is None:
             done = x
-        self._record(key, done.parts)
+        else:
+            done = BlockTensor(x.level, x.parts)
+            done.reused = ReusedBlocks(codes, tables, self.frame.counts[REUSE], key[0], key[2])
         x.completed = done
         return done
 
-    def replay(self) -> CachedMap:
-        """All blocks REUSE: move every cached map as a whole; returns the last (the output)."""
-        assert self.previous is not None
-        cells = np.arange(self.frame.grid.rows * self.frame.grid.cols)
-        for i, prev in enumerate(self.previous.maps):
-            self._record(prev.key, {REUSE: self._moved(self._previous_map(i, prev.key), cells)})
-        if not self.recorded:
+    def replay(self) -> ReusedBlocks:
+        """All blocks REUSE: nothing runs; every index moves. Returns the output map's blocks."""
+        if self.previous is None or not self.previous.ops:
             raise CacheMissError("the cache is empty")
-        return self.recorded[-1]
+        for op in self.previous.ops:
+            self.ops.append(op)
+        last = self.ops[-1]
+        codes = self._codes_of_reused(last.key[:2])
+        assert codes is not None
+        return ReusedBlocks(codes, last.tables, self.frame.counts[REUSE], last.key[0],
+                            last.key[2])
 
-    def _previous_map(self, index: int, key: MapKey) -> CachedMap:
-        maps = self.previous.maps if self.previous is not None else ()
-        if index >= len(maps) or maps[index].key != key:
-            raise CacheMissError(f"no cached map for op {index} with (block, extent, "
-                                 f"channels) {key}")
-        return maps[index]
+    def cache(self) -> FeatureCache:
+        """What this frame leaves for the next: tables of the frames its indexes point into."""
+        for level_key in {op.key[:2] for op in self.ops}:
+            self._index(level_key)
+        live: set[int] = set()
+        for index in self.indexes.values():
+            ids = index >> (_ROW_BITS + 2)
+            live.update(np.flatnonzero(np.bincount((ids - ids.min()).ravel())) + int(ids.min()))
+        ops = tuple(OpMaps(op.key, {f: t for f, t in op.tables.items() if f in live})
+                    for op in self.ops)
+        return FeatureCache(self.frame.grid, self.frame_id, ops, dict(self.indexes))
 
-    def _record(self, key: MapKey, parts: dict[int, torch.Tensor]) -> None:
-        self.recorded.append(CachedMap(key, self.frame.path_np, self.frame.slot_np,
-                                       {p: pixel_table(t) for p, t in parts.items()}))
+    def _previous_op(self, k: int, key: MapKey) -> OpMaps:
+        ops = self.previous.ops if self.previous is not None else ()
+        if k >= len(ops) or ops[k].key != key:
+            if not self.frame.reused:  # nothing to reuse: start a fresh cache
+                self.previous = None
+                return OpMaps(key, {})
+            raise CacheMissError(f"no cached map for op {k} with (block, extent, channels) "
+                                 f"{key}")
+        return ops[k]
 
-    def _moved(self, prev: CachedMap, cells: np.ndarray) -> torch.Tensor:
-        """The full-resolution blocks ``cells`` of ``prev``'s map after the motion."""
-        bf, ext, c = prev.key
-        sources = self._warp(prev, bf, ext, cells)
-        any_table = next(iter(prev.tables.values()))
-        n = cells.size
-        if len(sources) == 1 and sources[0][1] is None:
-            q, _, idx = sources[0]
-            rows = F.embedding(idx, prev.tables[q])
-        else:
-            rows = any_table.new_empty((n * bf * bf, c))
-            for q, pos, idx in sources:
-                rows.index_copy_(0, pos, F.embedding(idx, prev.tables[q]))
-        out = empty_blocks(n, c, bf, bf, any_table)
-        out.permute(0, 2, 3, 1).copy_(rows.view(n, bf, bf, c))
-        return out
+    def _codes_of_reused(self, level_key: LevelKey) -> torch.Tensor | None:
+        """Source codes of the REUSE pixels of a level, in REUSE-block order (None: none)."""
+        if not self.frame.reused:
+            return None
+        codes = self._reuse_codes.get(level_key)
+        if codes is None:
+            bf = level_key[0]
+            index = self._index(level_key)
+            g = self.frame.grid
+            gy, gx = self.frame.block_coords_cpu(REUSE)
+            cells = index.reshape(g.rows, bf, g.cols, bf)[gy.numpy(), :, gx.numpy(), :]
+            codes = torch.from_numpy(np.ascontiguousarray(cells).ravel()).to(self.frame.device)
+            self._reuse_codes[level_key] = codes
+        return codes
 
-    def _warp(self, prev: CachedMap, bf: int, ext: tuple[int, int], cells: np.ndarray
-              ) -> list[tuple]:
-        """Per source path of ``prev``: (path, positions in the output or None for all, rows)."""
-        key = (bf, ext, id(prev.paths), cells.size)
-        found = self._warps.get(key)
-        if found is not None:
-            return found
-        grid = self.frame.grid
-        cols = grid.cols
-        s = grid.block_size / bf  # input pixels per map pixel
+    def _index(self, level_key: LevelKey) -> np.ndarray:
+        """The level's source index for this frame (built on first use)."""
+        index = self.indexes.get(level_key)
+        if index is not None:
+            return index
+        bf, ext = level_key
+        frame = self.frame
+        g = frame.grid
+        grid4 = np.empty((g.rows, bf, g.cols, bf), np.int64)
+        ar = np.arange(bf)
+        for p in frame.present:
+            gy, gx = (t.numpy() for t in frame.block_coords_cpu(p))
+            slot = np.arange(gy.size)[:, None, None]
+            if p == LOW:
+                b2 = bf // 2
+                rows = slot * (b2 * b2) + (ar // 2)[None, :, None] * b2 + (ar // 2)[None, None, :]
+            else:
+                rows = slot * (bf * bf) + ar[None, :, None] * bf + ar[None, None, :]
+            grid4[gy, :, gx, :] = encode(self.frame_id, p, rows)
+        if frame.reused:
+            prev_index = self.previous.indexes.get(level_key) if self.previous else None
+            if prev_index is None:
+                raise CacheMissError(f"no source index for level {level_key}")
+            gy, gx = (t.numpy() for t in frame.block_coords_cpu(REUSE))
+            sy, sx = self._moved_positions(gy, gx, bf, ext)
+            grid4[gy, :, gx, :] = prev_index[sy, sx]
+        index = self.indexes[level_key] = grid4.reshape(g.rows * bf, g.cols * bf)
+        return index
+
+    def _moved_positions(self, gy: np.ndarray, gx: np.ndarray, bf: int, ext: tuple[int, int]
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """For the pixels of blocks (gy, gx) at a level of ``bf``-pixel blocks: where they
+        were in the previous frame (n x bf x bf rows and columns, nearest pixel)."""
         motion = self.motion
         assert motion is not None
-        gy, gx = cells // cols, cells % cols
+        s = self.frame.grid.block_size / bf  # input pixels per level pixel
         ar = np.arange(bf)
-        yy = gy[:, None] * bf + ar  # n x bf map rows
+        yy = gy[:, None] * bf + ar
         xx = gx[:, None] * bf + ar
         fh, fw = motion.flow.shape[:2]
-        my = np.clip(((yy + 0.5) * s / motion.scale).astype(np.int64), 0, fh - 1)
-        mx = np.clip(((xx + 0.5) * s / motion.scale).astype(np.int64), 0, fw - 1)
-        d = motion.flow[my[:, :, None], mx[:, None, :]]  # n x bf x bf x 2
+        my = np.minimum(((yy + 0.5) * (s / motion.scale)).astype(np.int64), fh - 1)
+        mx = np.minimum(((xx + 0.5) * (s / motion.scale)).astype(np.int64), fw - 1)
+        d = motion.flow[my[:, :, None], mx[:, None, :]]  # n x bf x bf x (dx, dy)
         hv, wv = ext
         sy = np.clip(np.rint(yy[:, :, None] + d[..., 1] / s), 0, hv - 1).astype(np.int64)
         sx = np.clip(np.rint(xx[:, None, :] + d[..., 0] / s), 0, wv - 1).astype(np.int64)
-        cy, cx = sy // bf, sx // bf
-        cell = (cy * cols + cx).ravel()
-        ly, lx = (sy - cy * bf).ravel(), (sx - cx * bf).ravel()
-        src_path = prev.paths[cell]
-        src_slot = prev.slots[cell]
-        dev = self.frame.device
-        sources = []
-        for q in prev.tables:
-            mask = src_path == q
-            if not mask.any():
-                continue
-            everywhere = bool(mask.all())
-            pos = None if everywhere else np.flatnonzero(mask)
-            sl, y, x = (src_slot, ly, lx) if everywhere else (src_slot[pos], ly[pos], lx[pos])
-            if q == LOW:
-                b2 = bf // 2
-                idx = sl * (b2 * b2) + (y // 2) * b2 + x // 2
-            else:
-                idx = sl * (bf * bf) + y * bf + x
-            sources.append((q, None if pos is None else torch.from_numpy(pos).to(dev),
-                            torch.from_numpy(idx.astype(np.int64)).to(dev)))
-        self._warps[key] = sources
-        return sources
-
+        return sy, sx

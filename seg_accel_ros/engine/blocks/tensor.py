@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from seg_accel_ros.engine.blocks.layout import Level
+from seg_accel_ros.engine.blocks.layout import REUSE, Level
 
 
 class BlockExecutionError(RuntimeError):
@@ -58,7 +58,8 @@ class BlockTensor(torch.Tensor):
     level: Level
     parts: dict[int, torch.Tensor]
     dense_cache: torch.Tensor | None
-    completed: BlockTensor | None  # with REUSE blocks filled in (see reuse.py)
+    completed: BlockTensor | None  # the same map with its REUSE blocks attached (reuse.py)
+    reused: Any  # reuse.ReusedBlocks of a completed map, else None
 
     @staticmethod
     def __new__(cls, level: Level, parts: dict[int, torch.Tensor]) -> BlockTensor:
@@ -70,6 +71,7 @@ class BlockTensor(torch.Tensor):
         r.parts = parts
         r.dense_cache = None
         r.completed = None
+        r.reused = None
         return r
 
     @classmethod
@@ -94,10 +96,15 @@ class BlockTensor(torch.Tensor):
 
 
 def completed(x: BlockTensor) -> BlockTensor:
-    """``x`` with its frame's REUSE blocks filled in from the temporal cache (``reuse.py``);
+    """``x`` with its frame's REUSE blocks attached from the temporal cache (``reuse.py``);
     ``x`` itself outside temporal execution. Ops that read across block borders call it."""
     ctx = x.level.frame.reuse
     return x if ctx is None else ctx.complete(x)  # type: ignore[attr-defined]
+
+
+def with_reused(x: BlockTensor) -> dict[int, torch.Tensor]:
+    """``x``'s parts plus its REUSE blocks materialised (ops that need the whole map)."""
+    return x.parts if x.reused is None else {**x.parts, REUSE: x.reused.blocks()}
 
 
 def _is_metadata(func: Callable) -> bool:

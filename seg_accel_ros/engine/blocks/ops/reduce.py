@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from seg_accel_ros.engine.blocks.gather import take_blocks
 from seg_accel_ros.engine.blocks.layout import LOW, Level
 from seg_accel_ros.engine.blocks.ops.common import NotLocal, bind, block_op, pair
-from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed, register
+from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed, register, with_reused
 
 
 def _valid_mask_plan(level: Level, path: int) -> tuple[torch.Tensor | None, torch.Tensor | None,
@@ -50,7 +50,7 @@ def global_mean(x: BlockTensor) -> torch.Tensor:
     level = x.level
     total: torch.Tensor | None = None
     count = 0
-    for path, part in x.parts.items():
+    for path, part in with_reused(x).items():
         weight = 4 if (path == LOW and level.frame.has_full) else 1
         edge, mask, n = _valid_mask_plan(level, path)
         s = part.sum(dim=(0, 2, 3))

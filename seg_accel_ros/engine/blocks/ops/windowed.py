@@ -34,7 +34,7 @@ from seg_accel_ros.engine.blocks.blockpad import (
 from seg_accel_ros.engine.blocks.gather import channels_last, grid_view, to_resolution
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, Level
 from seg_accel_ros.engine.blocks.ops.common import NotLocal, bind, block_op, out_extent, pair
-from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed, register
+from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed, register, with_reused
 
 
 def _ring(b: int, k: int, s: int, p: int, d: int) -> tuple[int, int, int]:
@@ -103,7 +103,7 @@ def _canvas_op(x: BlockTensor, path: int, value: float,
     canvas = frame.scratch.flat(height * width * c, src)[: height * width * c].view(
         height, width, c)
     cells = grid_view(canvas, rows, cols, b)
-    for q, part in x.parts.items():
+    for q, part in with_reused(x).items():
         gy, gx = frame.block_coords(q)
         cells[gy, gx] = channels_last(to_resolution(part, q, path)).permute(0, 2, 3, 1)
     hv, wv = level.ext[path]

@@ -1,0 +1,60 @@
+"""Motion between consecutive frames, and how much each block changed after compensating it.
+
+Motion is dense optical flow (OpenCV's DIS, ultrafast preset) on a grey frame downscaled
+``downscale`` times: about a millisecond at 720p / 4 on one CPU core, where block matching in
+NumPy costs more and a global model cannot follow a car passing by. The per-block distortion
+(DNP) is the mean absolute difference between the current frame and the previous one warped
+by that flow: what motion does not explain. It is small where cached features, moved by the
+same flow, are still right.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from seg_accel_ros.engine.blocks.reuse import MotionField
+from seg_accel_ros.engine.policy import block_means
+
+
+class MotionEstimator:
+    """Flow from the current frame back to the previous one, on ``downscale``d grey frames."""
+
+    def __init__(self, downscale: int = 4) -> None:
+        if downscale < 1:
+            raise ValueError(f"motion downscale must be >= 1, got {downscale}")
+        self.downscale = downscale
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+
+    def prepare(self, image_rgb: np.ndarray) -> np.ndarray:
+        """The downscaled grey frame motion is estimated on."""
+        h, w = image_rgb.shape[:2]
+        size = (max(1, w // self.downscale), max(1, h // self.downscale))
+        small = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+
+    def estimate(self, current: np.ndarray, previous: np.ndarray) -> MotionField:
+        """Where each pixel of ``current`` was in ``previous`` (both from :meth:`prepare`)."""
+        if current.shape != previous.shape:
+            raise ValueError(f"frames differ in size: {current.shape} vs {previous.shape}")
+        if min(current.shape) < 8:  # DIS needs a few patches; tiny frames: assume no motion
+            return MotionField(np.zeros((*current.shape, 2), np.float32), self.downscale)
+        flow = self._dis.calc(current, previous, None)
+        return MotionField(flow * np.float32(self.downscale), float(self.downscale))
+
+
+def warp_previous(previous: np.ndarray, motion: MotionField) -> np.ndarray:
+    """``previous`` (on the motion grid) moved into the current frame's coordinates."""
+    h, w = previous.shape[:2]
+    flow = motion.flow / np.float32(motion.scale)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    return cv2.remap(previous, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def block_distortion(current: np.ndarray, previous: np.ndarray, motion: MotionField,
+                     grid_shape: tuple[int, int], block_size: int) -> np.ndarray:
+    """rows x cols mean absolute grey-level residual after motion compensation (0..255)."""
+    residual = cv2.absdiff(current, warp_previous(previous, motion)).astype(np.float32)
+    cell = max(1, round(block_size / motion.scale))
+    return block_means(residual, grid_shape, cell)

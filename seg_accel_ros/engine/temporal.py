@@ -1,0 +1,101 @@
+"""``temporal`` mode: motion-compensated feature reuse (DNP), keyframes (AR-Seg) and
+block-sparse FULL / LOW execution (SegBlocks) in one video engine.
+
+Per frame: estimate the motion back to the previous frame, measure what it leaves unexplained
+per block, let :class:`TemporalPolicy` pick REUSE / LOW / FULL, run the block engine with the
+previous frame's feature cache (REUSE blocks and their neighbours' halos come from it, moved by
+the motion), and keep this frame's cache for the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from seg_accel_ros.engine.blocks import BlockEngine
+from seg_accel_ros.engine.blocks.reuse import CacheMissError, FeatureCache
+from seg_accel_ros.engine.motion import MotionEstimator, block_distortion
+from seg_accel_ros.engine.policy import ComplexityPolicy
+from seg_accel_ros.engine.result import FrameResult
+from seg_accel_ros.engine.temporal_policy import TemporalConfig, TemporalPolicy
+from seg_accel_ros.models.registry import LoadedModel
+
+log = logging.getLogger(__name__)
+
+
+class TemporalEngine:
+    """Video segmentation that recomputes only what changed, at the resolution it needs."""
+
+    def __init__(self, model: LoadedModel, config: TemporalConfig | None = None,
+                 block_size: int = 128) -> None:
+        self.model = model
+        self.blocks = BlockEngine(model, block_size=block_size)
+        self.policy = TemporalPolicy(config)
+        self.complexity = ComplexityPolicy(block_size=block_size)
+        self.motion = MotionEstimator(self.policy.config.motion_downscale)
+        self.cache_misses = 0
+        self.reset()
+
+    @property
+    def block_size(self) -> int:
+        return self.blocks.block_size
+
+    def reset(self) -> None:
+        """Forget the cache (new stream, resolution change, time jump): next frame is a
+        keyframe."""
+        self._cache: FeatureCache | None = None
+        self._previous_small: np.ndarray | None = None
+        self._previous: FrameResult | None = None
+        self.policy.reset()
+
+    def set_full_fraction(self, full_fraction: float) -> None:
+        self.policy.set(full_fraction=full_fraction)
+
+    def configure(self, **changes: float | int) -> None:
+        """Change policy thresholds live (``reuse_threshold``, ``target_latency_ms`` ...)."""
+        if "motion_downscale" in changes and changes["motion_downscale"] != \
+                self.policy.config.motion_downscale:
+            self.motion = MotionEstimator(int(changes["motion_downscale"]))
+            self._previous_small = None
+        self.policy.set(**changes)
+
+    def process(self, image_rgb: np.ndarray) -> FrameResult:
+        """Segment one HxWx3 uint8 RGB frame of the stream."""
+        t0 = time.perf_counter()
+        h, w = image_rgb.shape[:2]
+        grid = self.blocks.grid(h, w)
+        small = self.motion.prepare(image_rgb)
+        prev = self._previous
+        motion = distortion = None
+        if (prev is not None and prev.labels.shape == (h, w) and self._cache is not None
+                and self._previous_small is not None
+                and self._previous_small.shape == small.shape):
+            motion = self.motion.estimate(small, self._previous_small)
+            distortion = block_distortion(small, self._previous_small, motion, grid.shape,
+                                          grid.block_size)
+        else:
+            prev = None
+            self._cache = None
+        t1 = time.perf_counter()
+        scores = self.complexity.scores(image_rgb, grid.shape, prev.labels if prev else None,
+                                        prev.confidence if prev else None)
+        paths = self.policy.decide(distortion, scores)
+        t2 = time.perf_counter()
+        try:
+            result = self.blocks.process(image_rgb, paths, (self._cache, motion))
+        except CacheMissError as exc:  # the network took another route: start afresh
+            self.cache_misses += 1
+            log.warning("temporal cache unusable (%s); running a keyframe", exc)
+            self.policy.reset()
+            paths = self.policy.decide(None, scores)
+            result = self.blocks.process(image_rgb, paths, (None, None))
+        t3 = time.perf_counter()
+        self._cache = self.blocks.last_cache
+        self._previous_small = small
+        self._previous = result
+        result.timings_ms = {"motion": (t1 - t0) * 1e3, "policy": (t2 - t1) * 1e3,
+                             **result.timings_ms}
+        self.policy.observe((t3 - t0) * 1e3)
+        return result

@@ -1,0 +1,130 @@
+"""The temporal policy: one decision per block and frame among REUSE, LOW and FULL.
+
+It combines, in this order of precedence:
+
+- keyframes (AR-Seg): every ``keyframe_interval`` frames, and whenever there is no usable
+  cache, all blocks run FULL;
+- distortion after motion compensation (DNP): below ``reuse_threshold`` a block is REUSEd ...
+- ... unless it was REUSEd ``max_reuse`` frames in a row (bounded staleness);
+- complexity (SegBlocks): of the computed blocks, the most complex run FULL, up to
+  ``full_fraction`` of all blocks; the others run LOW;
+- a latency budget: with ``target_latency_ms`` > 0, :class:`LatencyController` scales the
+  reuse threshold up and the FULL share down (or the reverse) so that measured latency
+  tracks the target.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from seg_accel_ros.engine.result import BlockPath
+
+REUSE, LOW, FULL = int(BlockPath.REUSE), int(BlockPath.LOW), int(BlockPath.FULL)
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """Thresholds of the temporal policy (validated here, at the boundary)."""
+
+    reuse_threshold: float = 2.5  # mean |grey residual| (0..255) below which a block is REUSEd
+    full_fraction: float = 0.25  # at most this share of all blocks runs FULL between keyframes
+    keyframe_interval: int = 12  # every K-th frame is all FULL (1: every frame)
+    max_reuse: int = 4  # no block is REUSEd more than this many frames in a row
+    target_latency_ms: float = 0.0  # > 0: adapt the thresholds to meet this latency
+    motion_downscale: int = 4  # optical flow on the frame downscaled this many times
+
+    def __post_init__(self) -> None:
+        for name in ("reuse_threshold", "target_latency_ms"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if not (isinstance(self.full_fraction, (int, float)) and 0.0 <= self.full_fraction <= 1.0):
+            raise ValueError(f"full_fraction must be in [0, 1], got {self.full_fraction!r}")
+        if self.keyframe_interval < 1:
+            raise ValueError(f"keyframe_interval must be >= 1, got {self.keyframe_interval}")
+        if self.max_reuse < 0:
+            raise ValueError(f"max_reuse must be >= 0, got {self.max_reuse}")
+        if self.motion_downscale < 1:
+            raise ValueError(f"motion_downscale must be >= 1, got {self.motion_downscale}")
+
+
+class LatencyController:
+    """Integral control in log space: ``gain`` scales thresholds by ``exp(gain * log(L / T))``
+    per frame, so a frame twice too slow raises the reuse threshold by ``2**gain``."""
+
+    def __init__(self, gain: float = 0.3, limit: float = 4.0) -> None:
+        self.gain = gain
+        self.limit = limit  # |log| bound of the adaptation: a factor of e**4 ~ 55 either way
+        self.log_scale = 0.0
+
+    def update(self, latency_ms: float, target_ms: float) -> None:
+        if target_ms <= 0 or not math.isfinite(latency_ms) or latency_ms <= 0:
+            return
+        step = self.gain * math.log(latency_ms / target_ms)
+        self.log_scale = min(self.limit, max(-self.limit, self.log_scale + step))
+
+    @property
+    def scale(self) -> float:
+        """> 1: too slow so far (more REUSE, fewer FULL blocks); < 1: room to spare."""
+        return math.exp(self.log_scale)
+
+
+class TemporalPolicy:
+    """Per-frame REUSE / LOW / FULL maps; keeps the keyframe clock and the reuse streaks."""
+
+    def __init__(self, config: TemporalConfig | None = None) -> None:
+        self.config = config or TemporalConfig()
+        self.controller = LatencyController()
+        self.reset()
+
+    def reset(self) -> None:
+        """A new stream: the next frame is a keyframe."""
+        self._since_keyframe: int | None = None
+        self._streak: np.ndarray | None = None
+
+    def set(self, **changes: float | int) -> None:
+        """Change thresholds from the next frame on (validated like the config)."""
+        self.config = replace(self.config, **changes)
+        if "target_latency_ms" in changes:
+            self.controller.log_scale = 0.0
+
+    @property
+    def effective(self) -> tuple[float, float]:
+        """(reuse threshold, FULL share) after the latency controller's adaptation."""
+        c = self.config
+        if c.target_latency_ms <= 0:
+            return c.reuse_threshold, c.full_fraction
+        s = self.controller.scale
+        return c.reuse_threshold * s, min(1.0, c.full_fraction / s)
+
+    def observe(self, latency_ms: float) -> None:
+        """Feed back one frame's measured latency (used when a target is set)."""
+        self.controller.update(latency_ms, self.config.target_latency_ms)
+
+    def decide(self, distortion: np.ndarray | None, complexity: np.ndarray) -> np.ndarray:
+        """rows x cols BlockPath map. ``distortion`` None: no usable cache (keyframe)."""
+        c = self.config
+        shape = complexity.shape
+        keyframe = (distortion is None or self._since_keyframe is None or self._streak is None
+                    or self._streak.shape != shape
+                    or self._since_keyframe + 1 >= c.keyframe_interval)
+        if keyframe:
+            self._since_keyframe = 0
+            self._streak = np.zeros(shape, np.int64)
+            return np.full(shape, FULL, np.int64)
+        assert self._streak is not None and distortion is not None
+        self._since_keyframe += 1
+        threshold, full_fraction = self.effective
+        reuse = (distortion < threshold) & (self._streak < c.max_reuse)
+        paths = np.full(shape, LOW, np.int64)
+        paths[reuse] = REUSE
+        computed = np.flatnonzero(~reuse)
+        k = min(round(full_fraction * complexity.size), computed.size)
+        if k > 0:
+            order = np.argsort(-complexity.ravel()[computed], kind="stable")[:k]
+            paths.flat[computed[order]] = FULL
+        self._streak = np.where(reuse, self._streak + 1, 0)
+        return paths
