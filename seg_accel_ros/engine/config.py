@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from seg_accel_ros.engine.temporal_policy import TemporalConfig
+
 ENGINE_MODES = ("dense", "blocks", "temporal")
 
 
 @dataclass(frozen=True)
 class EngineConfig:
     """How frames are segmented: ``dense`` (the baseline), ``blocks`` (FULL/LOW per block) or
-    ``temporal`` (FULL/LOW/REUSE; not available yet)."""
+    ``temporal`` (FULL/LOW/REUSE; the fields below ``full_fraction`` tune it, see
+    :class:`~seg_accel_ros.engine.temporal_policy.TemporalConfig`)."""
 
     model: str = "swiftnet_lite0"
     weights: str = ""  # empty: the registry's default weights
@@ -19,7 +22,12 @@ class EngineConfig:
     half_precision: bool = False  # CUDA only
     num_threads: int = 0  # CPU intra-op threads; 0 keeps torch's default
     block_size: int = 128  # input pixels per block side (blocks and temporal modes)
-    full_fraction: float = 0.25  # share of blocks at full resolution (blocks mode)
+    full_fraction: float = 0.25  # share of blocks at full resolution (at most, in temporal)
+    reuse_threshold: float = TemporalConfig.reuse_threshold
+    keyframe_interval: int = TemporalConfig.keyframe_interval
+    max_reuse_frames: int = TemporalConfig.max_reuse_frames
+    target_latency_ms: float = TemporalConfig.target_latency_ms
+    motion_downscale: int = TemporalConfig.motion_downscale
 
     def __post_init__(self) -> None:
         if self.mode not in ENGINE_MODES:
@@ -32,5 +40,13 @@ class EngineConfig:
             raise ValueError(f"full_fraction must be in [0, 1], got {self.full_fraction}")
         if self.num_threads < 0:
             raise ValueError("num_threads must be >= 0")
+        self.temporal()  # validates the temporal fields
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
+
+    def temporal(self) -> TemporalConfig:
+        """The temporal policy's part of this configuration."""
+        return TemporalConfig(
+            reuse_threshold=self.reuse_threshold, full_fraction=self.full_fraction,
+            keyframe_interval=self.keyframe_interval, max_reuse_frames=self.max_reuse_frames,
+            target_latency_ms=self.target_latency_ms, motion_downscale=self.motion_downscale)

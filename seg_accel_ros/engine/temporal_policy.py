@@ -5,7 +5,7 @@ It combines, in this order of precedence:
 - keyframes (AR-Seg): every ``keyframe_interval`` frames, and whenever there is no usable
   cache, all blocks run FULL;
 - distortion after motion compensation (DNP): below ``reuse_threshold`` a block is REUSEd ...
-- ... unless it was REUSEd ``max_reuse`` frames in a row (bounded staleness);
+- ... unless it was REUSEd ``max_reuse_frames`` frames in a row (bounded staleness);
 - complexity (SegBlocks): of the computed blocks, the most complex run FULL, up to
   ``full_fraction`` of all blocks; the others run LOW;
 - a latency budget: with ``target_latency_ms`` > 0, :class:`LatencyController` scales the
@@ -32,7 +32,7 @@ class TemporalConfig:
     reuse_threshold: float = 2.5  # mean |grey residual| (0..255) below which a block is REUSEd
     full_fraction: float = 0.25  # at most this share of all blocks runs FULL between keyframes
     keyframe_interval: int = 12  # every K-th frame is all FULL (1: every frame)
-    max_reuse: int = 4  # no block is REUSEd more than this many frames in a row
+    max_reuse_frames: int = 4  # no block is REUSEd more than this many frames in a row
     target_latency_ms: float = 0.0  # > 0: adapt the thresholds to meet this latency
     motion_downscale: int = 4  # optical flow on the frame downscaled this many times
 
@@ -45,8 +45,8 @@ class TemporalConfig:
             raise ValueError(f"full_fraction must be in [0, 1], got {self.full_fraction!r}")
         if self.keyframe_interval < 1:
             raise ValueError(f"keyframe_interval must be >= 1, got {self.keyframe_interval}")
-        if self.max_reuse < 0:
-            raise ValueError(f"max_reuse must be >= 0, got {self.max_reuse}")
+        if self.max_reuse_frames < 0:
+            raise ValueError(f"max_reuse_frames must be >= 0, got {self.max_reuse_frames}")
         if self.motion_downscale < 1:
             raise ValueError(f"motion_downscale must be >= 1, got {self.motion_downscale}")
 
@@ -118,7 +118,7 @@ class TemporalPolicy:
         assert self._streak is not None and distortion is not None
         self._since_keyframe += 1
         threshold, full_fraction = self.effective
-        reuse = (distortion < threshold) & (self._streak < c.max_reuse)
+        reuse = (distortion < threshold) & (self._streak < c.max_reuse_frames)
         paths = np.full(shape, LOW, np.int64)
         paths[reuse] = REUSE
         computed = np.flatnonzero(~reuse)

@@ -1,0 +1,102 @@
+"""REUSE blocks read the temporal feature cache (issue 5): with the same frame and no motion
+they reproduce what was computed, under a known translation they reproduce the moved result,
+and computed neighbours read REUSE halos as they read FULL ones."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seg_accel_ros.engine.blocks import BlockEngine
+from seg_accel_ros.engine.blocks.reuse import CacheMissError, MotionField
+from seg_accel_ros.engine.result import BlockPath
+
+NETS = ("resnet_like", "unet_like", "swiftnet_lite0", "cgnet", "espnet")
+SIZE = (256, 384)
+TOL = 1e-4
+R, L, F_ = int(BlockPath.REUSE), int(BlockPath.LOW), int(BlockPath.FULL)
+
+
+
+def _engine(make_net, name, global_modules) -> BlockEngine:
+    return BlockEngine(make_net(name), 128, global_modules.get(name))
+
+
+def _keyframe(engine: BlockEngine, x: torch.Tensor):
+    grid = engine.grid(*SIZE)
+    with torch.inference_mode():
+        out = engine.model(x, grid.uniform(BlockPath.FULL), temporal=(None, None))
+    return out, engine.model.last_cache
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_all_reuse_of_the_same_frame_gives_the_cached_output(name, make_net, make_image,
+                                                             global_modules):
+    engine = _engine(make_net, name, global_modules)
+    x = make_image(SIZE, torch.Generator().manual_seed(1))
+    first, cache = _keyframe(engine, x)
+    with torch.inference_mode():
+        again = engine.model(x, engine.grid(*SIZE).uniform(BlockPath.REUSE),
+                             temporal=(cache, MotionField.still(*SIZE)))
+    assert (again - first).abs().max().item() <= TOL
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_reuse_next_to_full_is_exact_on_the_same_frame(name, make_net, make_image,
+                                                       global_modules):
+    """REUSE halos are the cached features: FULL blocks beside REUSE ones compute exactly
+    what they compute beside FULL ones."""
+    engine = _engine(make_net, name, global_modules)
+    x = make_image(SIZE, torch.Generator().manual_seed(2))
+    first, cache = _keyframe(engine, x)
+    paths = torch.tensor([[F_, R, F_], [R, F_, R]])
+    with torch.inference_mode():
+        mixed = engine.model(x, paths, temporal=(cache, MotionField.still(*SIZE)))
+    assert (mixed - first).abs().max().item() <= TOL
+
+
+@pytest.mark.parametrize("name", ("resnet_like", "unet_like", "swiftnet_lite0"))
+def test_reuse_under_integer_translation_moves_the_output(name, make_net, make_image,
+                                                          global_modules):
+    """A translation by (16, 32) input pixels, a multiple of every stride: REUSE outputs are
+    the previous outputs moved, away from the border the content entered through."""
+    dy, dx = 32, 64
+    engine = _engine(make_net, name, global_modules)
+    x = make_image(SIZE, torch.Generator().manual_seed(4))
+    first, cache = _keyframe(engine, x)
+    shifted = torch.zeros_like(x)
+    shifted[..., dy:, dx:] = x[..., :-dy, :-dx]
+    flow = torch.tensor([-dx, -dy], dtype=torch.float32).expand(SIZE[0] // 4, SIZE[1] // 4, 2)
+    motion = MotionField(flow.numpy().copy(), 4.0)
+    with torch.inference_mode():
+        moved = engine.model(shifted, engine.grid(*SIZE).uniform(BlockPath.REUSE),
+                             temporal=(cache, motion))
+    expected = first[..., :-dy, :-dx]
+    assert (moved[..., dy:, dx:] - expected).abs().max().item() <= TOL
+
+
+def test_reuse_needs_a_cache_of_the_same_size(make_net, make_image, global_modules):
+    engine = _engine(make_net, "resnet_like", global_modules)
+    _, cache = _keyframe(engine, make_image(SIZE, torch.Generator().manual_seed(5)))
+    other = make_image((128, 256), torch.Generator().manual_seed(5))
+    with pytest.raises(CacheMissError), torch.inference_mode():
+        engine.model(other, torch.full((1, 2), R), temporal=(cache, MotionField.still(128, 256)))
+
+
+def test_reuse_is_refused_outside_temporal_execution(make_net, make_image, global_modules):
+    engine = _engine(make_net, "resnet_like", global_modules)
+    x = make_image(SIZE, torch.Generator().manual_seed(6))
+    with pytest.raises(ValueError, match="REUSE needs the temporal engine"):
+        engine.run(x, torch.full((2, 3), R))
+
+
+def test_cache_holds_only_frames_still_pointed_into(make_net, make_image, global_modules):
+    engine = _engine(make_net, "resnet_like", global_modules)
+    x = make_image(SIZE, torch.Generator().manual_seed(7))
+    _, cache = _keyframe(engine, x)
+    still = MotionField.still(*SIZE)
+    with torch.inference_mode():
+        engine.model(x, torch.tensor([[R, F_, R], [R, R, R]]), temporal=(cache, still))
+        assert engine.model.last_cache.frames_held == 2
+        engine.model(x, torch.full((2, 3), F_), temporal=(engine.model.last_cache, still))
+    assert engine.model.last_cache.frames_held == 1

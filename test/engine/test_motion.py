@@ -1,0 +1,44 @@
+"""Motion estimation and per-block distortion after compensation (issue 5)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from seg_accel_ros.engine.motion import MotionEstimator, block_distortion
+
+
+def _scene(h: int = 256, w: int = 384, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (h // 24, w // 24, 3), dtype=np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def test_flow_finds_a_global_translation():
+    est = MotionEstimator(downscale=4)
+    img = _scene()
+    moved = np.zeros_like(img)
+    moved[:, 8:] = img[:, :-8]  # content moves 8 px right: it was 8 px to the left before
+    motion = est.estimate(est.prepare(moved), est.prepare(img))
+    interior = motion.flow[8:-8, 8:-8]
+    assert abs(np.median(interior[..., 0]) + 8.0) < 1.5  # input pixels
+    assert abs(np.median(interior[..., 1])) < 1.5
+
+
+def test_compensated_distortion_is_small_for_pure_motion_and_large_for_new_content():
+    est = MotionEstimator(downscale=4)
+    img = _scene()
+    moved = np.zeros_like(img)
+    moved[:, 8:] = img[:, :-8]
+    moved[:128, 256:] = 255 - moved[:128, 256:]  # one block's content really changes
+    cur, prev = est.prepare(moved), est.prepare(img)
+    d = block_distortion(cur, prev, est.estimate(cur, prev), (2, 3), 128)
+    assert d[0, 2] > 20
+    assert d[1, 1] < 5
+
+
+def test_identical_frames_have_zero_distortion():
+    est = MotionEstimator()
+    g = est.prepare(_scene())
+    d = block_distortion(g, g, est.estimate(g, g), (2, 3), 128)
+    assert np.allclose(d, 0.0, atol=0.5)

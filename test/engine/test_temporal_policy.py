@@ -1,0 +1,105 @@
+"""The temporal policy (issue 5): keyframe period, staleness bound, distortion threshold,
+FULL share and the latency controller, exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from seg_accel_ros.engine.result import BlockPath
+from seg_accel_ros.engine.temporal_policy import LatencyController, TemporalConfig, TemporalPolicy
+
+R, L, F = int(BlockPath.REUSE), int(BlockPath.LOW), int(BlockPath.FULL)
+SHAPE = (3, 4)
+STILL = np.zeros(SHAPE)
+FLAT = np.ones(SHAPE)
+
+
+def test_first_frame_and_missing_distortion_are_keyframes():
+    policy = TemporalPolicy()
+    assert (policy.decide(None, FLAT) == F).all()
+    assert (policy.decide(STILL, FLAT) != F).any()
+    assert (policy.decide(None, FLAT) == F).all()
+
+
+@pytest.mark.parametrize("interval", [1, 2, 5, 12])
+def test_keyframe_period_holds_exactly(interval):
+    policy = TemporalPolicy(TemporalConfig(keyframe_interval=interval, max_reuse_frames=1000))
+    keyframes = [i for i in range(40) if (policy.decide(STILL, FLAT) == F).all()]
+    assert keyframes == list(range(0, 40, interval))
+
+
+@pytest.mark.parametrize("max_reuse", [0, 1, 3, 7])
+def test_no_block_is_reused_more_than_max_reuse_frames_in_a_row(max_reuse):
+    policy = TemporalPolicy(TemporalConfig(keyframe_interval=1000, max_reuse_frames=max_reuse))
+    streak = np.zeros(SHAPE, int)
+    longest = 0
+    for _ in range(50):
+        paths = policy.decide(STILL, FLAT)
+        streak = np.where(paths == R, streak + 1, 0)
+        longest = max(longest, int(streak.max()))
+    assert longest == max_reuse
+
+
+def test_distortion_below_threshold_reuses_and_the_complex_changed_blocks_run_full():
+    policy = TemporalPolicy(TemporalConfig(reuse_threshold=2.0, full_fraction=0.25))
+    policy.decide(None, FLAT)
+    distortion = np.array([[0, 0, 0, 0], [5, 5, 5, 5], [5, 5, 5, 5]], float)
+    complexity = np.array([[9, 9, 9, 9], [1, 2, 3, 4], [8, 7, 6, 5]], float)
+    paths = policy.decide(distortion, complexity)
+    assert (paths[0] == R).all()  # unchanged, however complex
+    assert sorted(zip(*np.nonzero(paths == F), strict=True)) == [(2, 0), (2, 1), (2, 2)]
+    assert (paths == L).sum() == 12 - 4 - 3
+
+
+def test_full_share_is_capped_by_the_changed_blocks():
+    policy = TemporalPolicy(TemporalConfig(full_fraction=1.0))
+    policy.decide(None, FLAT)
+    distortion = np.zeros(SHAPE)
+    distortion[0, 0] = 100
+    paths = policy.decide(distortion, FLAT)
+    assert (paths == F).sum() == 1 and (paths == R).sum() == 11
+
+
+def test_resolution_change_is_a_keyframe():
+    policy = TemporalPolicy()
+    policy.decide(None, FLAT)
+    assert (policy.decide(np.zeros((2, 2)), np.ones((2, 2))) == F).all()
+
+
+@pytest.mark.parametrize("bad", [{"reuse_threshold": float("nan")}, {"reuse_threshold": -1},
+                                 {"full_fraction": 1.5}, {"keyframe_interval": 0},
+                                 {"max_reuse_frames": -1}, {"target_latency_ms": float("inf")},
+                                 {"motion_downscale": 0}])
+def test_bad_configuration_is_rejected(bad):
+    with pytest.raises(ValueError):
+        TemporalConfig(**bad)
+
+
+def test_latency_controller_trades_full_blocks_for_reuse_when_too_slow():
+    policy = TemporalPolicy(TemporalConfig(reuse_threshold=2.0, full_fraction=0.5,
+                                           target_latency_ms=100.0))
+    for _ in range(5):
+        policy.observe(200.0)
+    threshold, full = policy.effective
+    assert threshold > 2.0 and full < 0.5
+    for _ in range(20):
+        policy.observe(50.0)
+    threshold, full = policy.effective
+    assert threshold < 2.0 and full == pytest.approx(min(1.0, 0.5 / policy.controller.scale))
+
+
+def test_latency_controller_is_bounded_and_ignores_bad_samples():
+    c = LatencyController(gain=1.0, limit=2.0)
+    for _ in range(100):
+        c.update(1e9, 1.0)
+    assert c.log_scale == 2.0
+    c.update(float("nan"), 1.0)
+    c.update(0.0, 1.0)
+    assert c.log_scale == 2.0
+
+
+def test_without_target_the_thresholds_stay_fixed():
+    policy = TemporalPolicy(TemporalConfig(reuse_threshold=3.0, full_fraction=0.2))
+    policy.observe(1e6)
+    assert policy.effective == (3.0, 0.2)
