@@ -2,15 +2,18 @@
 
     seg_accel_bench --suite node --json out/bench_node.json
     seg_accel_bench --suite blocks --threads 1 --cpu-time --json out/bench_blocks.json
+    seg_accel_bench --suite temporal --threads 1 --cpu-time --json out/bench_temporal.json
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from seg_accel_ros.tools.reporting import format_table, write_json
+from seg_accel_ros.tools.temporal_bench import curve_rows
 
-SUITES = ("node", "blocks")
+SUITES = ("node", "blocks", "temporal")
 
 
 def run_blocks_bench(args: argparse.Namespace, height: int, width: int) -> dict:
@@ -42,6 +45,28 @@ def run_blocks_bench(args: argparse.Namespace, height: int, width: int) -> dict:
     return report
 
 
+def run_temporal_suite(args: argparse.Namespace) -> dict:
+    import time
+
+    import torch
+
+    from seg_accel_ros.runtime import keep_large_buffers_in_heap
+    from seg_accel_ros.tools.temporal_bench import run_temporal_bench
+
+    keep_large_buffers_in_heap()
+    torch.set_flush_denormal(True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        settings[name] = float(value) if "." in value else int(value)
+    return run_temporal_bench(
+        args.models.split(","), Path(args.shared), args.block_size,
+        time.process_time if args.cpu_time else time.perf_counter,
+        [float(t) for t in args.thresholds.split(",")], args.highway_frames, settings)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="seg_accel_bench", description=__doc__.splitlines()[0])
     ap.add_argument("--suite", choices=SUITES, required=True)
@@ -63,9 +88,23 @@ def main(argv: list[str] | None = None) -> int:
                          "machine; pair with --threads 1)")
     ap.add_argument("--block-machinery", action="store_true",
                     help="blocks suite: run single-path frames through the block code too")
+    ap.add_argument("--models", default="swiftnet_lite0,cgnet",
+                    help="temporal suite: networks to measure")
+    ap.add_argument("--thresholds", default="0,1,1.5,2.5,4,6,10",
+                    help="temporal suite: reuse_threshold values of the trade-off curve")
+    ap.add_argument("--highway-frames", type=int, default=100,
+                    help="temporal suite: frames of the 720p highway clip")
+    ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[3] / "shared"),
+                    help="temporal suite: the folder holding data/camvid and data/video")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="temporal suite: EngineConfig field for every temporal engine "
+                         "(e.g. --set keyframe_interval=12)")
     args = ap.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
-    if args.suite == "blocks":
+    if args.suite == "temporal":
+        report = run_temporal_suite(args)
+        print("\n".join(curve_rows(report)))
+    elif args.suite == "blocks":
         report = run_blocks_bench(args, height, width)
     elif args.suite == "node":
         from seg_accel_ros.tools.node_bench import run_node_bench
