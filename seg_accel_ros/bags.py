@@ -411,6 +411,23 @@ class BagWriter:
         The header stamp is the bag time unless ``stamp_ns`` is given; returns the message type.
         """
         fields = encode_frame(rgb, encoding, jpeg_quality=jpeg_quality)
+        return self._write_fields(topic, time_ns, fields, frame_id, stamp_ns)
+
+    def write_image(self, topic: str, time_ns: int, image: np.ndarray, encoding: str, *,
+                    frame_id: str = "", stamp_ns: int | None = None) -> str:
+        """Store an array as it is as a sensor_msgs/Image (e.g. mono8 labels); returns the type.
+
+        The header stamp is the bag time unless ``stamp_ns`` is given.
+        """
+        try:
+            fields = image_codec.encode_image(np.ascontiguousarray(image), encoding)
+        except image_codec.ImageCodecError as exc:
+            raise BagError(f"cannot encode an image as {encoding}: {exc}") from exc
+        return self._write_fields(topic, time_ns, fields, frame_id, stamp_ns)
+
+    def _write_fields(self, topic: str, time_ns: int,
+                      fields: image_codec.ImageFields | image_codec.CompressedImageFields,
+                      frame_id: str, stamp_ns: int | None) -> str:
         stamp = time_ns if stamp_ns is None else stamp_ns
         if not isinstance(stamp, (int, np.integer)) or not 0 <= stamp < 2**31 * 1_000_000_000:
             raise BagError(f"stamp must be an integer in 0..2**31 s in ns, got {stamp!r}")

@@ -3,13 +3,17 @@ street-like scene (no ROS)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+import statistics
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm")
+DEFAULT_RATE = 30.0  # frames per second when nothing says otherwise
+_NUMBERED = re.compile(r"(?P<sequence>.+?)_f?(?P<number>[0-9]+)")
 
 
 def _fit(rgb: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
@@ -51,6 +55,57 @@ def folder_frames(path: str | Path, size: tuple[int, int] | None = None
         if bgr is None:
             raise ValueError(f"cannot decode image {file}")
         yield _fit(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size)
+
+
+def numbered_order(names: Sequence[str]) -> list[tuple[str, int]] | None:
+    """(sequence, frame number) per file name (stem), or None when not all names carry one.
+
+    Sequences keep the order of their first file; frames in a sequence must not repeat.
+    """
+    parsed: list[tuple[str, int]] = []
+    for name in names:
+        match = _NUMBERED.fullmatch(Path(name).stem)
+        if match is None:
+            return None
+        parsed.append((match["sequence"], int(match["number"])))
+    if len(set(parsed)) != len(parsed):
+        return None
+    return parsed
+
+
+def numbered_times(frames: Sequence[tuple[str, int]], name_fps: float = 30.0,
+                   max_gap: float = 2.0) -> list[float]:
+    """Seconds from the first frame for (sequence, number) frames sorted per sequence.
+
+    Within a sequence the time follows the numbers at ``name_fps``; across a new sequence, or a
+    jump longer than ``max_gap`` seconds, time advances by the typical (median) step.
+    """
+    gaps = [(b[1] - a[1]) / name_fps for a, b in zip(frames, frames[1:], strict=False)
+            if a[0] == b[0] and 0 < (b[1] - a[1]) / name_fps <= max_gap]
+    step = statistics.median(gaps) if gaps else 1.0 / name_fps
+    times = [0.0]
+    for prev, cur in zip(frames, frames[1:], strict=False):
+        gap = (cur[1] - prev[1]) / name_fps
+        times.append(times[-1] + (gap if prev[0] == cur[0] and 0 < gap <= max_gap else step))
+    return times
+
+
+def folder_plan(folder: Path, rate: float | None, name_fps: float, max_gap: float
+                ) -> tuple[list[Path], list[float], str]:
+    """Image files in play order, their times (s from the first) and where the times came from."""
+    files = sorted(p for p in folder.iterdir()
+                   if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    numbered = None if rate is not None else numbered_order([f.name for f in files])
+    if numbered is None:
+        hz = rate or DEFAULT_RATE
+        return files, [i / hz for i in range(len(files))], f"{hz:g} Hz"
+    first_seen = {seq: i for i, (seq, _) in reversed(list(enumerate(numbered)))}
+    order = sorted(range(len(files)), key=lambda i: (first_seen[numbered[i][0]], numbered[i][1]))
+    frames = [numbered[i] for i in order]
+    times = numbered_times(frames, name_fps, max_gap)
+    return [files[i] for i in order], times, f"frame numbers in the file names at {name_fps:g} fps"
 
 
 def generated_frames(size: tuple[int, int] = (640, 360), count: int | None = None,

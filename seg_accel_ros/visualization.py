@@ -28,3 +28,32 @@ def colorize(labels: np.ndarray, lut: np.ndarray, image: np.ndarray | None = Non
     if image is not None and alpha > 0:
         color = cv2.addWeighted(image, alpha, color, 1.0 - alpha, 0.0)
     return color
+
+
+def overlay(rgb: np.ndarray, color: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """Label colours blended over the input image (``alpha``: weight of the colours)."""
+    return cv2.addWeighted(rgb, 1.0 - alpha, color, alpha, 0.0)
+
+
+def side_by_side(rgb: np.ndarray, color: np.ndarray, path_map: np.ndarray | None) -> np.ndarray:
+    """Input | labels blended over the input | block paths (RGB), one image."""
+    panels = [rgb, overlay(rgb, color)]
+    if path_map is not None:
+        panels.append(colorize(path_map, palette_lut(PATH_COLORS)))
+    return np.hstack(panels)
+
+
+def put_caption(image: np.ndarray, text: str, origin: tuple[int, int] = (6, 18),
+                scale: float = 0.5) -> np.ndarray:
+    """Write ``text`` on ``image`` in place, white on a dark outline so it reads on any scene.
+
+    The outline is the text shifted by one pixel each way (a thicker stroke would change the
+    glyph advance with OpenCV 5's fonts and misalign the two layers).
+    """
+    x, y = origin
+    for dx, dy in ((-1, -1), (-1, 1), (1, -1), (1, 1), (0, 2), (2, 0), (0, -2), (-2, 0)):
+        cv2.putText(image, text, (x + dx, y + dy), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0),
+                    1, cv2.LINE_AA)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    return image

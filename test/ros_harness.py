@@ -142,6 +142,77 @@ class Probe:
         self.node.destroy_node()
 
 
+class LifecycleDriver:
+    """Drives one node's lifecycle through a persistent change_state client (what `ros2
+    lifecycle set` calls), for tests that make hundreds of transitions."""
+
+    def __init__(self, probe: Probe, node: str, timeout: float = 60.0) -> None:
+        self.probe, self.timeout = probe, timeout
+        self.client = probe.node.create_client(ChangeState, f"/{node}/change_state")
+        if not self.client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"/{node}/change_state not available")
+
+    def change(self, transition_id: int) -> bool:
+        req = ChangeState.Request()
+        req.transition.id = transition_id
+        future = self.client.call_async(req)
+        deadline = time.monotonic() + self.timeout
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"transition {transition_id} did not answer")
+            time.sleep(0.002)
+        return future.result().success
+
+    def close(self) -> None:
+        self.probe.node.destroy_client(self.client)
+
+
+class FrameSender:
+    """Publishes one raw frame at a time on ``image`` and waits for the node's labels for it
+    (so that no frame is dropped in the node's one-slot mailbox)."""
+
+    def __init__(self, probe: Probe, node: str, timeout: float = 60.0) -> None:
+        from sensor_msgs.msg import Image
+
+        self.probe = probe
+        self.pub = probe.node.create_publisher(Image, "image", 10)
+        self.labels: list = []
+        self.sub = probe.node.create_subscription(Image, f"/{node}/labels", self.labels.append,
+                                                  10)
+        deadline = time.monotonic() + timeout
+        while self.pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def send(self, image, stamp: float, timeout: float = 30.0):
+        """Publish an HxWx3 uint8 RGB frame; return its labels message, or None on timeout."""
+        from sensor_msgs.msg import Image
+
+        from seg_accel_ros.image_codec import encode_image, fill_image_msg
+
+        msg = fill_image_msg(Image(), encode_image(image, "rgb8"))
+        msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp), round(stamp % 1 * 1e9)
+        before = len(self.labels)
+        self.pub.publish(msg)
+        deadline = time.monotonic() + timeout
+        while len(self.labels) == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.labels[-1] if len(self.labels) > before else None
+
+    def close(self) -> None:
+        self.probe.node.destroy_subscription(self.sub)
+        self.probe.node.destroy_publisher(self.pub)
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """Threads, VmRSS and VmSize (kB) of a process, from /proc/PID/status."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("Threads", "VmRSS", "VmSize"):
+            values[key] = int(rest.split()[0])
+    return values
+
+
 def _to_msg(name: str, value: object) -> ParameterMsg:
     if isinstance(value, ParameterMsg):
         return value

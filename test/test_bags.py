@@ -270,3 +270,59 @@ def test_corrupted_bag_bytes_raise_only_bag_errors(storage, edits, target):
             _read_everything(path)
         with contextlib.suppress(bags.BagError):  # the storage file alone, without metadata
             _read_everything(path / name)
+
+
+def _valid_payloads() -> dict[str, bytes]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bag"
+        path.mkdir()
+        data, meta, name = SOURCES["mcap"]
+        (path / name).write_bytes(data)
+        (path / "metadata.yaml").write_bytes(meta)
+        with bags.BagReader(path) as bag:
+            return {raw.msgtype: raw.data for raw in bag.raw_messages()}
+
+
+PAYLOADS = _valid_payloads()
+FLIPS = st.lists(st.tuples(POSITION, st.integers(1, 255)), max_size=4)
+MAX_EXAMPLES = 60  # each example writes a bag
+
+
+@settings(FUZZ, max_examples=MAX_EXAMPLES)
+@given(storage=st.sampled_from(bags.STORAGES), msgtype=st.sampled_from(bags.IMAGE_TYPES),
+       payload=st.one_of(st.binary(max_size=200), st.tuples(POSITION, FLIPS)))
+def test_fuzz_random_message_bytes_in_a_valid_bag_raise_only_bag_errors(storage, msgtype,
+                                                                        payload):
+    """The container is sound; the stored CDR bytes of an image message are random or a real
+    message cut short and bit-flipped (height, step, encoding... all lie)."""
+    if isinstance(payload, tuple):
+        cut, flips = payload
+        data = bytearray(PAYLOADS[msgtype][: int(cut * len(PAYLOADS[msgtype])) + 1])
+        for where, xor in flips:
+            data[int(where * len(data))] ^= xor
+        payload = bytes(data)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bag"
+        with bags.BagWriter(path, storage) as bag:
+            bag.write_raw("/cam/image", START, payload, msgtype)
+        with contextlib.suppress(bags.BagError):
+            _read_everything(path)
+
+
+@FUZZ
+@given(suffix=st.sampled_from([".mcap", ".db3"]), data=st.binary(max_size=400),
+       prefix=st.sampled_from([b"", b"\x89MCAP0\r\n", b"SQLite format 3\x00"]),
+       with_metadata=st.one_of(st.none(), st.text(max_size=200)))
+def test_fuzz_random_bytes_as_a_bag_raise_only_bag_errors(suffix, data, prefix, with_metadata):
+    """Files that merely look like a bag: random bytes behind a real magic number, alone or in
+    a folder with a random metadata.yaml."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "bag"
+        folder.mkdir()
+        storage_file = folder / f"bag_0{suffix}"
+        storage_file.write_bytes(prefix + data)
+        if with_metadata is not None:
+            (folder / "metadata.yaml").write_text(with_metadata)
+        for path in (storage_file, folder):
+            with contextlib.suppress(bags.BagError):
+                _read_everything(path)

@@ -19,9 +19,20 @@ class EngineError(RuntimeError):
 
 def resolve_device(device: str) -> torch.device:
     """Check that ``device`` exists here; raise a clear :class:`EngineError` otherwise."""
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise EngineError(f"device {device!r} requested but CUDA is not available on this machine")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise EngineError(f"invalid device {device!r}: {exc}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise EngineError(
+                f"device {device!r} requested but CUDA is not available on this machine")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise EngineError(f"device {device!r} requested but this machine has {count} "
+                              f"CUDA device(s): cuda:0..cuda:{count - 1}")
+    elif dev.type != "cpu":
+        raise EngineError(f"device {device!r} is not supported; use 'cpu', 'cuda' or 'cuda:N'")
     return dev
 
 
@@ -54,4 +65,8 @@ def build_engine(config: EngineConfig) -> Engine:
         policy = ComplexityPolicy(ComplexityConfig(full_fraction=config.full_fraction),
                                   block_size=config.block_size)
         return AdaptiveBlockEngine(model, policy)
-    raise ValueError(f"engine mode {config.mode!r} is not available yet")
+    if config.mode == "temporal":
+        from seg_accel_ros.engine.temporal import TemporalEngine
+
+        return TemporalEngine(model, config.temporal(), block_size=config.block_size)
+    raise ValueError(f"engine mode {config.mode!r} is not available")

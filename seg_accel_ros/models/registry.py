@@ -6,6 +6,7 @@ loads its weights safely (``torch.load(weights_only=True)``) and returns a :clas
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,8 +105,42 @@ def load_state_dict_file(path: str | Path, extract: StateDictExtractor = plain_s
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated, or holds arbitrary pickled objects
-        raise ModelLoadError(f"cannot read weights file {path}: {exc}") from exc
+        raise ModelLoadError(f"cannot read weights file {path}: {_load_failure(exc)}") from exc
     return extract(obj)
+
+
+def _load_failure(exc: Exception) -> str:
+    """One line saying why torch.load failed (its own messages span paragraphs)."""
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split())
+    if "Weights only load failed" in text:
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        if found:
+            return (f"it holds a pickled Python object ({found.group(1)}) that loading would "
+                    f"have to import or run; weights are read without executing code: save the "
+                    f"model's state_dict()")
+        detail = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|$)", text)
+        return (f"not a PyTorch weights file or corrupt "
+                f"({detail.group(1).strip() if detail else 'unreadable pickle'})")
+    if isinstance(exc, EOFError):
+        return "the file is empty or cut short"
+    if "PytorchStreamReader" in text:
+        return f"truncated or corrupt file ({text.split('. ')[0]})"
+    text = text or type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def describe_mismatch(expected: Mapping[str, torch.Tensor],
+                      found: Mapping[str, torch.Tensor], examples: int = 3) -> str:
+    """Why ``found`` cannot be loaded into a module whose state dict is ``expected`` ("" if it
+    can): counts of missing keys, unexpected keys and wrong shapes, with the first few."""
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    shapes = [f"{k} {tuple(found[k].shape)} instead of {tuple(v.shape)}"
+              for k, v in expected.items() if k in found and found[k].shape != v.shape]
+    parts = [f"{len(items)} {what} (e.g. {', '.join(items[:examples])})"
+             for what, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                                 ("tensors of the wrong shape", shapes)) if items]
+    return "; ".join(parts)
 
 
 def create_model(name: str, weights: str | Path | None = None,
@@ -124,9 +159,9 @@ def create_model(name: str, weights: str | Path | None = None,
             module.load_state_dict({k: v.float() if v.is_floating_point() else v
                                     for k, v in state.items()}, strict=True)
         except RuntimeError as exc:
-            raise ModelLoadError(
-                f"weights {path} do not fit architecture {name!r}: {str(exc)[:500]}"
-            ) from exc
+            why = describe_mismatch(module.state_dict(), state) or str(exc)[:500]
+            raise ModelLoadError(f"weights {path} do not fit architecture {name!r}: {why} "
+                                 f"(a checkpoint of another model or variant?)") from exc
         source = str(path)
     module.eval()
     dev = torch.device(device)

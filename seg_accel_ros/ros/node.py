@@ -29,11 +29,17 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from seg_accel_ros import image_codec
 from seg_accel_ros.engine.config import EngineConfig
-from seg_accel_ros.engine.factory import Engine, EngineError, build_engine
+from seg_accel_ros.engine.factory import Engine, EngineError, build_engine, resolve_device
 from seg_accel_ros.engine.stream import StreamMonitor
 from seg_accel_ros.models.registry import ModelLoadError
 from seg_accel_ros.ros.mailbox import LatestMailbox
-from seg_accel_ros.ros.parameters import PARAMS, SPECS, NodeConfig, ParamSpec
+from seg_accel_ros.ros.parameters import (
+    PARAMS,
+    SPECS,
+    TEMPORAL_RUNTIME,
+    NodeConfig,
+    ParamSpec,
+)
 from seg_accel_ros.ros.statistics import NodeStatistics, ReasonThrottle, SequenceGaps
 from seg_accel_ros.runtime import keep_large_buffers_in_heap
 from seg_accel_ros.visualization import colorize, palette_lut
@@ -90,6 +96,8 @@ class SegAccelNode(LifecycleNode):
         self._stream = StreamMonitor()
         self._stream_resets = 0
         self._failed_at_last_report = 0
+        self._last_failure = ""
+        self._failing = False  # the last frame failed; cleared by the next one that succeeds
         self._palette = palette_lut([])
 
     # -- parameters -------------------------------------------------------------------------
@@ -126,6 +134,8 @@ class SegAccelNode(LifecycleNode):
                 self._palette = self._build_palette(list(param.value or []))
             elif param.name == "full_fraction" and hasattr(self._engine, "set_full_fraction"):
                 self._engine.set_full_fraction(float(param.value))
+            elif param.name in TEMPORAL_RUNTIME and hasattr(self._engine, "configure"):
+                self._engine.configure(**{param.name: param.value})
             elif param.name == "stats_window":
                 self._stats.window = int(param.value)
                 self._stats.reset_rolling()
@@ -146,17 +156,21 @@ class SegAccelNode(LifecycleNode):
             self.get_logger().error(f"configure failed: bad parameters: {exc}")
             return TransitionCallbackReturn.FAILURE
         device = config.device
-        if device.startswith("cuda") and config.allow_cpu_fallback:
-            import torch
-
-            if not torch.cuda.is_available():
-                self.get_logger().warning(f"{device} is not available; falling back to cpu")
-                device = "cpu"
+        try:
+            resolve_device(device)
+        except EngineError as exc:
+            if not config.allow_cpu_fallback:
+                self.get_logger().error(f"configure failed: {exc} (allow_cpu_fallback: true "
+                                        f"runs on the CPU instead)")
+                return TransitionCallbackReturn.FAILURE
+            self.get_logger().warning(f"{exc}; allow_cpu_fallback is set: running on the CPU")
+            device = "cpu"
         try:
             engine_config = EngineConfig(
                 model=config.model, weights=config.weights, device=device, mode=config.mode,
                 half_precision=config.half_precision, num_threads=config.num_threads,
-                block_size=config.block_size, full_fraction=config.full_fraction)
+                block_size=config.block_size, full_fraction=config.full_fraction,
+                **{name: getattr(config, name) for name in TEMPORAL_RUNTIME})
             engine = build_engine(engine_config)
             self._warm_up(engine, config)
         except (ModelLoadError, EngineError, ValueError) as exc:
@@ -169,6 +183,7 @@ class SegAccelNode(LifecycleNode):
         self._palette = self._build_palette(list(config.palette))
         self._stats = NodeStatistics(window=config.stats_window)
         self._failed_at_last_report = 0
+        self._failing = False
         self._outputs = {
             name: self.create_lifecycle_publisher(Image, f"~/{name}", OUTPUT_QOS)
             for name in ("labels", "labels_color", "path_map")
@@ -274,8 +289,22 @@ class SegAccelNode(LifecycleNode):
     def _work(self) -> None:
         while self._running.is_set():
             item = self._mailbox.take(timeout=0.1)
-            if item is not None and self._running.is_set():
+            if item is None or not self._running.is_set():
+                continue
+            try:
                 self._process(*item)
+            except Exception as exc:  # decode, stream check or publishing: keep the worker alive
+                self._on_failure("processing failed", f"{type(exc).__name__}: {exc}")
+
+    def _on_failure(self, what: str, reason: str) -> None:
+        """Count a frame that could not be segmented; log each kind of failure (throttled)."""
+        self._last_failure = f"{what}: {reason}"  # before the count the diagnostics poll
+        self._failing = True
+        self._stats.on_failed(reason)
+        if self._log_throttle.should_log(reason, time.monotonic()):
+            self.get_logger().error(f"{what}: {reason}")
+        if self._engine is not None:
+            self._engine.reset()
 
     def _decode(self, msg: Image | CompressedImage) -> np.ndarray:
         max_pixels = self._config.max_pixels if self._config else None
@@ -306,17 +335,14 @@ class SegAccelNode(LifecycleNode):
         try:
             result = engine.process(frame)
         except Exception as exc:  # the node must survive any inference failure
-            reason = f"{type(exc).__name__}: {exc}"
-            self._stats.on_failed(reason)
-            if self._log_throttle.should_log(reason, time.monotonic()):
-                self.get_logger().error(f"inference failed: {reason}")
-            engine.reset()
+            self._on_failure("inference failed", f"{type(exc).__name__}: {exc}")
             return
         t2 = time.perf_counter()
         self._publish_outputs(msg, frame, result.labels, result.path_map, config)
         t3 = time.perf_counter()
         latency_ms = (self.get_clock().now().nanoseconds * 1e-9
                       - _stamp_seconds(msg.header.stamp)) * 1e3
+        self._failing = False
         self._stats.on_processed(time.monotonic(), latency_ms, (t2 - t1) * 1e3,
                                  ((t1 - t0) + (t3 - t2)) * 1e3, result.path_mix)
 
@@ -350,9 +376,8 @@ class SegAccelNode(LifecycleNode):
         failed_now = snap["frames_failed"] > self._failed_at_last_report
         self._failed_at_last_report = int(snap["frames_failed"])
         active = self._subscription is not None
-        if failed_now:
-            status.level, status.message = DiagnosticStatus.ERROR, (
-                f"inference failed: {snap['last_error']}")
+        if failed_now or self._failing:  # ERROR until a frame is segmented again
+            status.level, status.message = DiagnosticStatus.ERROR, self._last_failure
         elif active and snap["input_rate_hz"] > 0 and (
                 snap["output_rate_hz"] < 0.9 * snap["input_rate_hz"]):
             status.level = DiagnosticStatus.WARN

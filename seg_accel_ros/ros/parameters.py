@@ -86,7 +86,21 @@ PARAMS: tuple[ParamSpec, ...] = (
               "multiple of 64.", read_only=True, min_value=64, max_value=1024,
               validate=lambda v: None if v % 64 == 0 else "block_size must be a multiple of 64"),
     ParamSpec("full_fraction", 0.25, "Share of blocks computed at full resolution (blocks "
-              "mode).", min_value=0.0, max_value=1.0),
+              "mode; at most, between keyframes, in temporal mode).", min_value=0.0,
+              max_value=1.0),
+    ParamSpec("reuse_threshold", 2.5, "Temporal mode: mean absolute grey-level residual after "
+              "motion compensation below which a block REUSEs cached features.",
+              min_value=0.0, max_value=255.0),
+    ParamSpec("keyframe_interval", 12, "Temporal mode: every N-th frame runs all blocks FULL.",
+              min_value=1, max_value=10_000),
+    ParamSpec("max_reuse_frames", 4, "Temporal mode: no block is REUSEd more than this many "
+              "frames in a row (bounds how old any output pixel can be).", min_value=0,
+              max_value=1000),
+    ParamSpec("target_latency_ms", 0.0, "Temporal mode: latency the controller steers to by "
+              "adapting reuse_threshold and full_fraction; 0 keeps them fixed.",
+              min_value=0.0, max_value=60_000.0),
+    ParamSpec("motion_downscale", 4, "Temporal mode: optical flow runs on the frame "
+              "downscaled this many times.", min_value=1, max_value=32),
     ParamSpec("input_transport", "raw", "Subscribe to 'image' (raw) or 'image/compressed'.",
               read_only=True, choices=("raw", "compressed")),
     ParamSpec("qos_reliability", "best_effort", "Input QoS reliability.", read_only=True,
@@ -112,6 +126,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               else "warmup_size must be [height, width], each in 16..8192"),
 )
 SPECS: Mapping[str, ParamSpec] = {p.name: p for p in PARAMS}
+# Temporal-mode parameters, passed to the engine as they are and tunable while running.
+TEMPORAL_RUNTIME = ("reuse_threshold", "keyframe_interval", "max_reuse_frames",
+                    "target_latency_ms", "motion_downscale")
 
 
 @dataclass(frozen=True)
@@ -127,6 +144,11 @@ class NodeConfig:
     mode: str
     block_size: int
     full_fraction: float
+    reuse_threshold: float
+    keyframe_interval: int
+    max_reuse_frames: int
+    target_latency_ms: float
+    motion_downscale: int
     input_transport: str
     qos_reliability: str
     qos_depth: int
@@ -150,5 +172,6 @@ class NodeConfig:
         kwargs["warmup_size"] = tuple(kwargs["warmup_size"])  # type: ignore[arg-type]
         kwargs["diagnostics_period"] = float(kwargs["diagnostics_period"])  # type: ignore[arg-type]
         kwargs["color_alpha"] = float(kwargs["color_alpha"])  # type: ignore[arg-type]
-        kwargs["full_fraction"] = float(kwargs["full_fraction"])  # type: ignore[arg-type]
+        for name in ("full_fraction", "reuse_threshold", "target_latency_ms"):
+            kwargs[name] = float(kwargs[name])  # type: ignore[arg-type]
         return cls(**kwargs)  # type: ignore[arg-type]

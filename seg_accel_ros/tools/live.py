@@ -1,4 +1,5 @@
-"""A live pipeline for tools: seg_accel_node and a camera publisher in child processes.
+"""A live pipeline for tools: seg_accel_node and a camera (publisher or bag replay) in child
+processes.
 
 Both run on a private DDS domain confined to this machine; the calling tool joins the same
 domain with its own rclpy node to watch the outputs, exactly as a user's stack would.
@@ -78,6 +79,15 @@ class LivePipeline:
                 "--min-subscribers", str(subscribers)]
         args += ["--loop"] * loop + ["--reliable"] * reliable
         self.camera = self._spawn(args, "camera.log")
+
+    def start_replay(self, bag: str | Path, topic: str, remap_to: str, rate: float = 1.0,
+                     subscribers: int = 1) -> None:
+        """Play ``topic`` of a bag on ``remap_to`` at its recorded timing (seg_accel_replay),
+        once ``subscribers`` (the node, and any watchers) have matched; it is the camera."""
+        args = ["seg_accel_ros.tools.replay", str(bag), "--topics", topic, "--remap",
+                f"{topic}:={remap_to}", "--rate", str(rate), "--wait-for-subscribers", "60",
+                "--min-subscribers", str(subscribers), "--delay", "0.5"]
+        self.camera = self._spawn(args, "replay.log")
 
     def camera_running(self) -> bool:
         return self.camera is not None and self.camera.poll() is None

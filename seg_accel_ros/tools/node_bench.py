@@ -25,20 +25,47 @@ def diagnostic_values(msg, node_name: str = "seg_accel_node") -> dict[str, str] 
     return None
 
 
+class BenchObserver:
+    """Hooks for suites built on this run (the soak benchmark); the defaults do nothing.
+
+    ``started`` is called once the node is active and the camera starts, ``labels`` for every
+    ``~/labels`` message (with rclpy's MessageInfo: source and received timestamps, ns),
+    ``diagnostics`` for every status of the node, ``tick`` about ten times a second, and
+    ``finish`` with the report before it is returned (to add figures)."""
+
+    def started(self, pipeline: LivePipeline) -> None:
+        pass
+
+    def labels(self, msg, info) -> None:
+        pass
+
+    def diagnostics(self, values: dict[str, str]) -> None:
+        pass
+
+    def tick(self) -> None:
+        pass
+
+    def finish(self, report: dict, pipeline: LivePipeline) -> None:
+        pass
+
+
 def run_node_bench(duration: float = 30.0, rate: float = 30.0, width: int = 1280,
                    height: int = 720, model: str = "swiftnet_lite0", source: str = "",
-                   encoding: str = "rgb8", mode: str = "dense") -> dict:
+                   encoding: str = "rgb8", mode: str = "dense",
+                   observer: BenchObserver | None = None,
+                   node_params: dict[str, object] | None = None, suite: str = "node") -> dict:
     """Run the node for ``duration`` seconds of ``rate`` Hz input; return the figures."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import Image
 
+    observer = observer or BenchObserver()
     if not source:
         source = str(SHARED_VIDEO) if SHARED_VIDEO.is_file() else "generated"
     counts = {"labels": 0, "labels_color": 0, "path_map": 0}
     diagnostics: list[dict[str, str]] = []
     pipeline = LivePipeline({"model": model, "mode": mode,
-                             "warmup_size": f"[{height}, {width}]"})
+                             "warmup_size": f"[{height}, {width}]", **(node_params or {})})
     rclpy.init()
     probe = rclpy.create_node("seg_accel_bench")
 
@@ -46,22 +73,33 @@ def run_node_bench(duration: float = 30.0, rate: float = 30.0, width: int = 1280
         values = diagnostic_values(msg)
         if values:
             diagnostics.append(values)
+            observer.diagnostics(values)
+
+    def on_labels(msg: Image, info) -> None:
+        counts["labels"] += 1
+        observer.labels(msg, info)
 
     for name in counts:
-        probe.create_subscription(Image, f"/seg_accel_node/{name}",
-                                  lambda _m, n=name: counts.__setitem__(n, counts[n] + 1), 5)
+        if name != "labels":
+            probe.create_subscription(
+                Image, f"/seg_accel_node/{name}",
+                lambda _m, n=name: counts.__setitem__(n, counts[n] + 1), 5)
+    probe.create_subscription(Image, "/seg_accel_node/labels", on_labels, 5)
     probe.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
     try:
         with pipeline:
             pipeline.wait_until_active(probe)
             pipeline.start_camera(source, rate, int(duration * rate), width, height, encoding,
                                   loop=True)
+            observer.started(pipeline)
             end = time.monotonic() + duration + 30
             while pipeline.camera_running() and time.monotonic() < end:
                 rclpy.spin_once(probe, timeout_sec=0.1)
+                observer.tick()
             settle = time.monotonic() + 3.0  # the last frame and one diagnostics period
             while time.monotonic() < settle:
                 rclpy.spin_once(probe, timeout_sec=0.1)
+                observer.tick()
     finally:
         probe.destroy_node()
         rclpy.try_shutdown()
@@ -75,8 +113,8 @@ def run_node_bench(duration: float = 30.0, rate: float = 30.0, width: int = 1280
 
     accounted = sum(num(k) for k in ("frames_processed", "frames_dropped", "frames_rejected",
                                      "frames_failed"))
-    return {
-        "suite": "node", "input": f"{width}x{height} {encoding} at {rate:g} Hz",
+    report = {
+        "suite": suite, "input": f"{width}x{height} {encoding} at {rate:g} Hz",
         "source": source, "model": model, "mode": mode, "duration_s": duration,
         "frames_published": len(pipeline.published_stamps()),
         "frames_received": num("frames_received"), "frames_processed": num("frames_processed"),
@@ -90,3 +128,5 @@ def run_node_bench(duration: float = 30.0, rate: float = 30.0, width: int = 1280
         "mailbox_wait_max_ms": num("wait_max_ms"),
         "outputs_received": dict(counts), "logs": str(pipeline.log_dir),
     }
+    observer.finish(report, pipeline)
+    return report

@@ -61,6 +61,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                     help="seconds to wait before playing (discovery)")
     ap.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="S",
                     help="wait up to S seconds until every topic has a subscriber")
+    ap.add_argument("--min-subscribers", type=int, default=1, metavar="N",
+                    help="with --wait-for-subscribers: wait for N subscribers per topic")
     args = ap.parse_args(argv)
     if not 0.0 < args.rate <= 1000.0:
         ap.error("--rate must be in (0, 1000]")
@@ -70,6 +72,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         ap.error("--clock must be in (0, 10000] Hz")
     if not 0.0 <= args.delay <= 3600.0 or not 0.0 <= args.wait_for_subscribers <= 3600.0:
         ap.error("--delay and --wait-for-subscribers must be in 0..3600 seconds")
+    if args.min_subscribers < 1:
+        ap.error("--min-subscribers must be >= 1")
     try:
         args.remap = parse_remaps(args.remap)
     except ValueError as exc:
@@ -174,11 +178,11 @@ class Player:
         for publisher in self.publishers.values():
             publisher.wait_for_all_acked(Duration(seconds=timeout_s))
 
-    def wait_for_subscribers(self, timeout: float) -> bool:
-        """Wait until every image publisher has at least one subscriber; False on timeout."""
+    def wait_for_subscribers(self, timeout: float, count: int = 1) -> bool:
+        """Wait until every image publisher has ``count`` subscribers; False on timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(p.get_subscription_count() > 0 for p in self.publishers.values()):
+            if all(p.get_subscription_count() >= count for p in self.publishers.values()):
                 return True
             time.sleep(0.02)
         return False
@@ -304,7 +308,7 @@ def _run(player: Player, args: argparse.Namespace) -> PlaybackStats:
     try:
         time.sleep(args.delay)
         if args.wait_for_subscribers and not player.wait_for_subscribers(
-                args.wait_for_subscribers):
+                args.wait_for_subscribers, args.min_subscribers):
             print(f"{PROG}: no subscriber on some topic after {args.wait_for_subscribers:g} s; "
                   "playing anyway", file=sys.stderr, flush=True)
         return player.play()

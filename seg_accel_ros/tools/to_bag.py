@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import decimal
 import itertools
-import re
-import statistics
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -28,10 +26,15 @@ import cv2
 import numpy as np
 
 from seg_accel_ros import bags
-from seg_accel_ros.frame_sources import IMAGE_SUFFIXES, generated_frames, video_fps, video_frames
-
-DEFAULT_RATE = 30.0
-_NUMBERED = re.compile(r"(?P<sequence>.+?)_f?(?P<number>[0-9]+)")
+from seg_accel_ros.frame_sources import (  # noqa: F401 - numbered_* stay importable from here
+    DEFAULT_RATE,
+    folder_plan,
+    generated_frames,
+    numbered_order,
+    numbered_times,
+    video_fps,
+    video_frames,
+)
 
 
 def _epoch_seconds(text: str) -> decimal.Decimal:
@@ -80,57 +83,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if not 0 <= args.jpeg_quality <= 100:
         ap.error("--jpeg-quality must be in 0..100")
     return args
-
-
-def numbered_order(names: Sequence[str]) -> list[tuple[str, int]] | None:
-    """(sequence, frame number) per file name (stem), or None when not all names carry one.
-
-    Sequences keep the order of their first file; frames in a sequence must not repeat.
-    """
-    parsed: list[tuple[str, int]] = []
-    for name in names:
-        match = _NUMBERED.fullmatch(Path(name).stem)
-        if match is None:
-            return None
-        parsed.append((match["sequence"], int(match["number"])))
-    if len(set(parsed)) != len(parsed):
-        return None
-    return parsed
-
-
-def numbered_times(frames: Sequence[tuple[str, int]], name_fps: float = 30.0,
-                   max_gap: float = 2.0) -> list[float]:
-    """Seconds from the first frame for (sequence, number) frames sorted per sequence.
-
-    Within a sequence the time follows the numbers at ``name_fps``; across a new sequence, or a
-    jump longer than ``max_gap`` seconds, time advances by the typical (median) step.
-    """
-    gaps = [(b[1] - a[1]) / name_fps for a, b in zip(frames, frames[1:], strict=False)
-            if a[0] == b[0] and 0 < (b[1] - a[1]) / name_fps <= max_gap]
-    step = statistics.median(gaps) if gaps else 1.0 / name_fps
-    times = [0.0]
-    for prev, cur in zip(frames, frames[1:], strict=False):
-        gap = (cur[1] - prev[1]) / name_fps
-        times.append(times[-1] + (gap if prev[0] == cur[0] and 0 < gap <= max_gap else step))
-    return times
-
-
-def folder_plan(folder: Path, rate: float | None, name_fps: float, max_gap: float
-                ) -> tuple[list[Path], list[float], str]:
-    """Image files in play order, their times (s from the first) and where the times came from."""
-    files = sorted(p for p in folder.iterdir()
-                   if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    numbered = None if rate is not None else numbered_order([f.name for f in files])
-    if numbered is None:
-        hz = rate or DEFAULT_RATE
-        return files, [i / hz for i in range(len(files))], f"{hz:g} Hz"
-    first_seen = {seq: i for i, (seq, _) in reversed(list(enumerate(numbered)))}
-    order = sorted(range(len(files)), key=lambda i: (first_seen[numbered[i][0]], numbered[i][1]))
-    frames = [numbered[i] for i in order]
-    times = numbered_times(frames, name_fps, max_gap)
-    return [files[i] for i in order], times, f"frame numbers in the file names at {name_fps:g} fps"
 
 
 def _read_images(files: Sequence[Path], size: tuple[int, int] | None) -> Iterator[np.ndarray]:

@@ -19,6 +19,8 @@ from rcl_interfaces.msg import ParameterType, ParameterValue
 from ros_harness import start_node, start_publisher
 from sensor_msgs.msg import Image
 
+from seg_accel_ros.ros.parameters import PARAMS
+
 NODE = "seg_accel_node"
 VIDEO = SHARED / "data" / "video" / "highway_short_1280x720_25fps.mp4"
 DIAG_KEYS = {
@@ -133,6 +135,31 @@ def test_wrong_type_through_raw_parameter_message_is_rejected(node, probe):
         type=ParameterType.PARAMETER_DOUBLE, double_value=float("nan")))
     (result,) = probe.set_parameters(NODE, {"max_pixels": msg})
     assert not result.successful and result.reason
+
+
+NUMERIC = [p for p in PARAMS if type(p.default) in (int, float)]
+
+
+def _bad_value(spec, kind: str) -> object:
+    typed = type(spec.default)
+    return {"nan": math.nan, "+inf": math.inf, "-inf": -math.inf, "negative": typed(-1),
+            "below_min": typed(spec.min_value) - (1 if typed is int else 0.05),
+            "above_max": typed(spec.max_value) + (1 if typed is int else 0.05),
+            "bool": True, "string": "0.5", "list": [1, 2]}[kind]
+
+
+@pytest.mark.parametrize("kind", ["nan", "+inf", "-inf", "negative", "below_min", "above_max",
+                                  "bool", "string", "list"])
+def test_every_numeric_parameter_refuses_bad_values_through_the_service(node, probe, kind):
+    """What `ros2 param set` would send: rejected with a reason, nothing changes."""
+    names = [p.name for p in NUMERIC]
+    before = probe.get_parameters(NODE, names)
+    results = probe.set_parameters(NODE, {p.name: _bad_value(p, kind) for p in NUMERIC})
+    refused = [r for r in results if not r.successful and r.reason]
+    assert len(refused) == len(names), [(n, r.successful, r.reason)
+                                        for n, r in zip(names, results, strict=True)]
+    assert probe.get_parameters(NODE, names) == before
+    assert node.alive()
 
 
 def test_deactivate_cleanup_shutdown(node, probe):

@@ -1,5 +1,6 @@
 """Bad camera input: the node logs a clear reason, counts the frame as rejected, skips it and
-keeps running (it still segments the next good frame)."""
+keeps running (it still segments the next good frame). Raw images and corrupt or truncated
+JPEG / PNG in CompressedImage messages."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import qos_profile_sensor_data
 from ros_harness import start_node
 from sensor_msgs.msg import CompressedImage, Image
+
+from seg_accel_ros.image_codec import encode_compressed
 
 NODE = "seg_accel_bad_input"
 
@@ -41,22 +44,26 @@ def node(dds_env, tmp_path_factory):
     proc.stop()
 
 
-def _latest_diagnostics(probe) -> dict[str, str]:
-    msgs = probe.collect(DiagnosticArray, "/diagnostics", 2, timeout=5)
+def _latest_diagnostics(probe, node: str = NODE) -> dict[str, str]:
+    msgs = probe.collect(DiagnosticArray, "/diagnostics", 4, timeout=5)
     for msg in reversed(msgs):
         for status in msg.status:
-            if status.name.startswith(NODE):
+            if status.name.startswith(node):
                 return {kv.key: kv.value for kv in status.values}
     return {}
+
+
+def _wait_for_subscriber(pub, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def test_bad_frames_are_rejected_counted_and_explained(node, probe):
     image_pub = probe.node.create_publisher(Image, "image", 10)
     compressed_pub = probe.node.create_publisher(CompressedImage, "image/compressed",
                                                  qos_profile_sensor_data)
-    deadline = time.monotonic() + 60
-    while image_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _wait_for_subscriber(image_pub)
     for i, (_, make, _) in enumerate(BAD_FRAMES):
         image_pub.publish(make(10 + i))
         time.sleep(0.3)
@@ -74,3 +81,69 @@ def test_bad_frames_are_rejected_counted_and_explained(node, probe):
     assert node.alive()
     probe.node.destroy_publisher(compressed_pub)
     probe.node.destroy_publisher(image_pub)
+
+
+# ------------------------------------------------------------------- compressed input
+
+COMPRESSED_NODE = "seg_accel_bad_compressed"
+RGB = np.dstack([*np.meshgrid(np.linspace(0, 255, 64), np.linspace(0, 255, 48)),
+                 np.full((48, 64), 90.0)]).astype(np.uint8)
+JPEG = encode_compressed(RGB, "rgb8", "jpeg").data
+PNG = encode_compressed(RGB, "rgb8", "png").data
+BAD_COMPRESSED = [  # (what, format, data, reason in the log)
+    ("JPEG cut in half", "jpeg", JPEG[: len(JPEG) // 2], "truncated JPEG"),
+    ("JPEG without its end marker", "rgb8; jpeg compressed bgr8", JPEG[:-2], "truncated JPEG"),
+    ("PNG cut in half", "png", PNG[: len(PNG) // 2], "cannot decode compressed image"),
+    ("PNG with a zeroed chunk", "png", PNG[:30] + bytes(64) + PNG[94:],
+     "cannot decode compressed image"),
+    ("not an image at all", "jpeg", b"<html>404 not found</html>",
+     "cannot decode compressed image"),
+    ("no data", "png", b"", "has no data"),
+]
+
+
+@pytest.fixture(scope="module")
+def compressed_node(dds_env, tmp_path_factory):
+    proc = start_node(dds_env, tmp_path_factory.mktemp("bad_compressed") / "node.log",
+                      {"autostart": True, "warmup_frames": 0, "input_transport": "compressed",
+                       "qos_reliability": "reliable", "qos_depth": 10}, name=COMPRESSED_NODE)
+    yield proc
+    proc.stop()
+
+
+def _compressed(fmt: str, data: bytes, stamp: int) -> CompressedImage:
+    msg = CompressedImage(format=fmt, data=data)
+    msg.header.stamp.sec = stamp
+    return msg
+
+
+def test_corrupt_and_truncated_jpeg_png_are_rejected_counted_and_explained(compressed_node,
+                                                                             probe):
+    pub = probe.node.create_publisher(CompressedImage, "image/compressed", 10)
+    labels: list[Image] = []
+    sub = probe.node.create_subscription(Image, f"/{COMPRESSED_NODE}/labels", labels.append, 10)
+    try:
+        _wait_for_subscriber(pub)
+        for i, (_, fmt, data, _) in enumerate(BAD_COMPRESSED):
+            pub.publish(_compressed(fmt, data, 10 + i))
+            time.sleep(0.3)
+        time.sleep(1.0)
+        pub.publish(_compressed("jpeg", JPEG, 100))  # the next good frames are segmented
+        time.sleep(0.5)
+        pub.publish(_compressed("png", PNG, 101))
+        deadline = time.monotonic() + 30
+        while len(labels) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [m.header.stamp.sec for m in labels] == [100, 101], compressed_node.output()
+        assert (labels[0].height, labels[0].width) == (48, 64)
+        time.sleep(1.2)
+        values = _latest_diagnostics(probe, COMPRESSED_NODE)
+    finally:
+        probe.node.destroy_subscription(sub)
+        probe.node.destroy_publisher(pub)
+    assert int(values["frames_rejected"]) == len(BAD_COMPRESSED), values
+    assert int(values["frames_processed"]) == 2 and int(values["frames_failed"]) == 0
+    log = compressed_node.output()
+    for what, _, _, reason in BAD_COMPRESSED:
+        assert reason in log, f"no log line explains the {what} ({reason!r}):\n{log}"
+    assert compressed_node.alive()

@@ -1,5 +1,5 @@
 """`seg_accel_demo` on a tiny input folder: the node runs through real ROS 2 topics and the demo
-leaves an overlay video and a report."""
+leaves an overlay video, the report and its plots."""
 
 from __future__ import annotations
 
@@ -24,12 +24,16 @@ def test_demo_on_an_image_folder(tmp_path):
                       "--height", "128", "--out", str(out)])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["frames_published"] == 6
-    assert report["frames_segmented_received"] >= 1
+    assert report["evaluation"] == "live"
+    assert report["live"]["frames_published"] == 6
+    assert report["frames_with_output"] >= 1
+    assert report["latency_ms"]["p50"] > 0
     cap = cv2.VideoCapture(str(out / "overlay.mp4"))
     ok, first = cap.read()
     assert ok and first.shape == (128, 3 * 160, 3)
-    assert (out / "sample.png").is_file()
+    for name in ("report.html", "report.md", "frames.jsonl", "plots/timing.png",
+                 "plots/path_mix.png", "plots/samples.png"):
+        assert (out / name).is_file(), name
 
 
 def test_demo_rejects_a_missing_input(tmp_path):

@@ -1,4 +1,5 @@
-"""seg_accel_eval end to end, and the full-split reference scores of the foreign networks."""
+"""seg_accel_eval end to end on CamVid, a video, an image folder and a bag (offline and live),
+and the full-split reference scores of the foreign networks."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
+from seg_accel_ros import bags
 from seg_accel_ros.datasets.camvid import CamVid
 from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.engine.factory import build_engine
 from seg_accel_ros.evaluation.evaluate import evaluate
+from seg_accel_ros.frame_sources import generated_frames
 from seg_accel_ros.models.classes import CAMVID_CLASSES
 from seg_accel_ros.tools.eval import main
 
@@ -83,11 +86,19 @@ def test_cli_end_to_end_on_five_camvid_frames(camvid_root: Path, tmp_path: Path,
     assert report["miou"] > 50.0
 
 
-def test_cli_rejects_unavailable_mode(capsys: pytest.CaptureFixture) -> None:
+def test_cli_rejects_bad_engine_settings(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["--model", "cgnet", "--mode", "temporal"])
+        main(["--model", "cgnet", "--mode", "bogus"])
     assert exc.value.code == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert "mode must be one of" in capsys.readouterr().err
+    for bad, reason in ((["--sweep", "nonsense=1,2"], "unknown engine setting"),
+                        (["--sweep", "block_size=64,abc"], "takes a int"),
+                        (["--sweep", "model=cgnet,espnet"], "cannot sweep model"),
+                        (["--set", "full_fraction"], "FIELD=VALUE"),
+                        (["--live", "--sweep", "full_fraction=0.1"], "offline runs")):
+        with pytest.raises(SystemExit):
+            main(bad)
+        assert reason in capsys.readouterr().err, bad
 
 
 def test_cli_reports_load_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -111,3 +122,110 @@ def test_full_test_split_reproduces_the_reference_miou(model: str, camvid_root: 
     report = evaluate(engine, CamVid("test", camvid_root), warmup=0)
     assert report.frames == 233
     assert report.miou == pytest.approx(expected, abs=0.3)
+
+
+# ----------------------------------------------------------------------------- any input
+
+
+def _tiny_video(path: Path, count: int = 3, size: tuple[int, int] = (128, 64)) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, size)
+    for rgb in generated_frames(size, count=count, speed=8):
+        writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+BLOCKS = ["--mode", "blocks", "--block-size", "64", "--quiet"]
+
+
+def test_eval_on_a_video_writes_report_video_and_labels_bag(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture
+                                                            ) -> None:
+    clip = _tiny_video(tmp_path / "clip.mp4", size=(256, 128))
+    out = tmp_path / "out"
+    rc = main([str(clip), *BLOCKS, "--report", str(out), "--json", str(tmp_path / "r.json"),
+               "--video", str(out / "overlay.mp4"), "--labels-bag", str(out / "labels"),
+               "--records", str(tmp_path / "frames.csv")])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report == json.loads((out / "report.json").read_text())
+    assert report["source"]["kind"] == "video" and report["frames"] == 3
+    assert report["image_size"] == [256, 128] and report["miou"] is None
+    assert report["path_mix"]["full"] == pytest.approx(0.25)  # 2 of the 4x2 blocks
+    assert report["speed_ratio"] > 0 and 0 <= report["fidelity"]["pixel_agreement"] <= 100
+    assert f"{report['fidelity']['miou']:.2f}" in printed
+    for name in ("report.md", "report.html", "frames.jsonl", "plots/timing.png",
+                 "plots/path_mix.png", "plots/samples.png"):
+        assert (out / name).is_file(), name
+    cap = cv2.VideoCapture(str(out / "overlay.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    with bags.BagReader(out / "labels") as bag:
+        counts = {t.name: t.count for t in bag.topics}
+        stamps = [t for _, t, _ in bag.messages(["/seg_accel_node/labels"])]
+    assert counts == {"/seg_accel_node/labels": 3, "/seg_accel_node/labels_color": 3,
+                      "/seg_accel_node/path_map": 3}
+    assert stamps == [0, 100_000_000, 200_000_000]  # the video's frame times
+    assert len((tmp_path / "frames.csv").read_text().splitlines()) == 4
+
+
+def test_eval_on_an_image_folder_with_labels(tmp_path: Path) -> None:
+    root = _fake_camvid(tmp_path / "camvid", frames=2, size=(64, 128))
+    rc = main([str(root / "test"), *BLOCKS, "--json", str(tmp_path / "r.json")])
+    assert rc == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["source"]["kind"] == "folder" and report["source"]["labels"]
+    assert report["labelled_frames"] == 2 and report["miou"] is not None
+    assert report["dense"]["miou"] is not None
+
+
+def test_eval_on_a_bag_with_a_sweep(tmp_path: Path) -> None:
+    frames = list(generated_frames((128, 64), count=3))
+    stamps = [1_700_000_000_000_000_000 + i * 40_000_000 for i in range(3)]
+    bags.write_frames(tmp_path / "drive", frames, stamps, encoding="jpeg")
+    out = tmp_path / "sweep"
+    rc = main([str(tmp_path / "drive"), *BLOCKS, "--sweep", "full_fraction=0.0,0.5,1.0",
+               "--max-frames", "2", "--report", str(out), "--cpu-time"])
+    assert rc == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["time_clock"] == "cpu"
+    assert report["source"]["topic"] == "/camera/image_raw/compressed"
+    rows = report["sweep"]["rows"]
+    assert [r["value"] for r in rows] == [0.0, 0.5, 1.0]
+    assert [r["path_mix"]["full"] for r in rows] == pytest.approx([0.0, 0.5, 1.0])
+    assert rows[-1]["pixel_agreement"] == pytest.approx(100.0)  # all FULL is the dense net
+    assert (out / "plots" / "tradeoff.png").is_file()
+    assert len((out / "frames.jsonl").read_text().splitlines()) == 3 * 2
+
+
+def test_eval_live_through_the_node_on_a_bag(tmp_path: Path) -> None:
+    pytest.importorskip("rclpy", reason="rclpy is not installed (make setup installs it)")
+    frames = list(generated_frames((128, 64), count=4))
+    stamps = [1_700_000_000_000_000_000 + i * 250_000_000 for i in range(4)]
+    bags.write_frames(tmp_path / "drive", frames, stamps, frame_id="cam")
+    out = tmp_path / "live"
+    rc = main([str(tmp_path / "drive"), *BLOCKS, "--live", "--report", str(out),
+               "--labels-bag", str(out / "labels")])
+    assert rc == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["evaluation"] == "live"
+    live = report["live"]
+    assert live["frames_published"] == 4
+    assert live["frames_with_labels"] + live["frames_without_labels"] == 4
+    assert report["frames_with_output"] >= 1 and report["latency_ms"]["p50"] > 0
+    assert report["fidelity"] is not None and report["speed_ratio"] is None
+    with bags.BagReader(out / "labels") as bag:
+        got = [msg.header for _, _, msg in bag.messages(["/seg_accel_node/labels"])]
+    assert {h.stamp.sec * 10**9 + h.stamp.nanosec for h in got} <= set(stamps)
+    assert all(h.frame_id == "cam" for h in got)
+
+
+def test_eval_passes_any_engine_mode_through(tmp_path: Path) -> None:
+    clip = _tiny_video(tmp_path / "clip.mp4", count=4, size=(256, 128))
+    rc = main([str(clip), "--mode", "temporal", "--block-size", "64", "--quiet",
+               "--json", str(tmp_path / "r.json")])
+    assert rc == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["mode"] == "temporal" and report["config"]["mode"] == "temporal"
+    assert sum(report["path_mix"].values()) == pytest.approx(1.0)
+    assert report["fidelity"] is not None and report["speed_ratio"] > 0
