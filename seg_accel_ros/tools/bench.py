@@ -13,7 +13,7 @@ from pathlib import Path
 from seg_accel_ros.tools.reporting import format_table, write_json
 from seg_accel_ros.tools.temporal_bench import curve_rows
 
-SUITES = ("node", "blocks", "temporal")
+SUITES = ("node", "blocks", "temporal", "soak")
 
 
 def run_blocks_bench(args: argparse.Namespace, height: int, width: int) -> dict:
@@ -106,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(curve_rows(report)))
     elif args.suite == "blocks":
         report = run_blocks_bench(args, height, width)
+    elif args.suite == "soak":
+        from seg_accel_ros.tools.soak_bench import run_soak_bench
+
+        report = run_soak_bench(args.duration, args.rate, width, height, args.model,
+                                args.source, args.encoding)
     elif args.suite == "node":
         from seg_accel_ros.tools.node_bench import run_node_bench
 
