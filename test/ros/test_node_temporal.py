@@ -29,13 +29,23 @@ def _values(probe) -> dict[str, str]:
     return {kv.key: kv.value for kv in status.values}
 
 
+def _until_answered(sender: FrameSender, img: np.ndarray, stamp: float) -> float:
+    """Send ``img`` until the node answers (the first best-effort samples may go out before
+    discovery completes in the node's direction); return the next stamp."""
+    for attempt in range(5):
+        if sender.send(img, stamp + 0.1 * attempt, timeout=10) is not None:
+            return stamp + 0.1 * (attempt + 1)
+    raise AssertionError("the node never answered")
+
+
 def test_still_camera_frames_are_reused(node, probe):
     sender = FrameSender(probe, NODE)
     try:
         rng = np.random.default_rng(0)
         img = np.repeat(np.repeat(rng.integers(0, 255, (16, 32, 3), np.uint8), 8, 0), 8, 1)
+        start = _until_answered(sender, img, 99.0)
         for i in range(4):
-            assert sender.send(img, 100.0 + 0.1 * i) is not None, node.output()
+            assert sender.send(img, start + 0.1 * i) is not None, node.output()
         values = _values(probe)
         assert values["mode"] == "temporal"
         assert float(values["path_reuse"]) > 0.0
@@ -59,7 +69,7 @@ def test_stamp_going_back_resets_the_temporal_state(node, probe):
     sender = FrameSender(probe, NODE)
     try:
         img = np.full((128, 256, 3), 90, np.uint8)
-        assert sender.send(img, 200.0) is not None
+        _until_answered(sender, img, 200.0)
         assert sender.send(img, 150.0) is not None  # e.g. a looping bag
     finally:
         sender.close()
