@@ -2,27 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import math
-from pathlib import Path
+from seg_accel_ros.evaluation.report import write_json
 
-
-def _clean(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
-def write_json(path: str | Path, report: dict) -> Path:
-    """Write ``report`` as one JSON object (NaN/inf become null)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_clean(report), indent=2, sort_keys=False) + "\n")
-    return path
+__all__ = ["format_table", "write_json"]
 
 
 def format_table(rows: list[tuple[str, object]], title: str = "") -> str:

@@ -95,6 +95,7 @@ class ReusedBlocks:
         self.codes = codes  # n*bf*bf sources, in REUSE-block order
         self.tables = tables
         self.n, self.bf, self.channels = n, bf, channels
+        self._blocks: torch.Tensor | None = None
 
     def rows(self, idx: torch.Tensor) -> torch.Tensor:
         """Rows ``idx`` (any shape) of the REUSE pixel table: ``idx.shape + (C,)``."""
@@ -102,9 +103,11 @@ class ReusedBlocks:
         return self._lookup(codes).view(*idx.shape, self.channels)
 
     def blocks(self) -> torch.Tensor:
-        """All REUSE blocks as a channels-last batch."""
-        n, b, c = self.n, self.bf, self.channels
-        return self._lookup(self.codes).view(n, b, b, c).permute(0, 3, 1, 2)
+        """All REUSE blocks as a channels-last batch (gathered once)."""
+        if self._blocks is None:
+            n, b, c = self.n, self.bf, self.channels
+            self._blocks = self._lookup(self.codes).view(n, b, b, c).permute(0, 3, 1, 2)
+        return self._blocks
 
     def _lookup(self, codes: torch.Tensor) -> torch.Tensor:
         groups = codes >> _ROW_BITS

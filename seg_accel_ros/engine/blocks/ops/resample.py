@@ -99,10 +99,9 @@ def _interpolate(func: Callable, args: tuple, kwargs: dict) -> Any:
     f = integer_factor(level, a["size"], a["scale_factor"])
     out_level = level.frame.level(level.bf * f, *(tuple(e * f for e in level.ext[p])
                                                   for p in (FULL, LOW)))
-    computed = tuple(x.parts)
     if mode == "bilinear":
         x = completed(x)  # the 1-pixel halo may come from REUSE blocks
-    return BlockTensor(out_level, {p: upsample_path(x, p, f, mode) for p in computed})
+    return BlockTensor(out_level, {p: upsample_path(x, p, f, mode) for p in x.parts})
 
 
 

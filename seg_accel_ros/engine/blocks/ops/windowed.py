@@ -153,8 +153,7 @@ def _windowed(x: BlockTensor, kernel: tuple[int, int], stride: tuple[int, int],
     s = stride[0]
     if stride[1] != s or level.bf % s:
         raise NotLocal
-    computed = tuple(x.parts)
-    for path in computed:
+    for path in x.parts:
         b = level.block(path)
         if b % s:
             raise NotLocal
@@ -170,7 +169,7 @@ def _windowed(x: BlockTensor, kernel: tuple[int, int], stride: tuple[int, int],
     if padding != (0, 0):
         x = completed(x)  # halos may come from REUSE blocks
     parts = {}
-    for path in computed:
+    for path in x.parts:
         n = level.block(path) // s
         y = None
         how = ("gather" if padding == (0, 0) or mode != "constant" or native is None else
