@@ -67,6 +67,7 @@ class EvalSource:
     frame_id: str = "camera"
     topic: str = ""  # the bag's image topic
     msgtype: str = bags.IMAGE_TYPE  # the bag topic's message type
+    bag_path: Path | None = None  # the bag whose ``topic`` messages are the frames, unresized
 
     def frames(self, max_frames: int | None = None) -> Iterator[EvalFrame]:
         """The frames in order, at most ``max_frames`` of them."""
@@ -134,9 +135,10 @@ def bag_source(path: Path, topic: str | None, size: tuple[int, int] | None) -> E
     """A bag's image topic (``topic``, or its only / first image topic)."""
     with bags.BagReader(path) as bag:
         chosen = bag.select_topics([topic] if topic else None)[0]
-        frame_id = "camera"
+        frame_id, native = "camera", None
         for frame in bag.frames([chosen.name]):
             frame_id = frame.frame_id or frame_id
+            native = (frame.rgb.shape[1], frame.rgb.shape[0])
             break
         duration = bag.duration_ns / NS
     rate = (chosen.count - 1) / duration if chosen.count > 1 and duration > 0 else 0.0
@@ -149,7 +151,8 @@ def bag_source(path: Path, topic: str | None, size: tuple[int, int] | None) -> E
 
     return EvalSource("bag", f"{path} ({chosen.name})", frames, chosen.count, rate, False,
                       "header stamps of the bag", frame_id=frame_id, topic=chosen.name,
-                      msgtype=chosen.msgtype)
+                      msgtype=chosen.msgtype,
+                      bag_path=path if size is None or tuple(size) == native else None)
 
 
 def video_source(path: Path, fps: float | None, size: tuple[int, int] | None) -> EvalSource:

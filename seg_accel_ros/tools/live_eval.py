@@ -2,8 +2,10 @@
 timing, and a subscriber in this process measures what a user's stack would see.
 
 The frames (the first ``max_frames`` of any source, resized as asked) are written to a
-temporary rosbag2 as rgb8 Images with their stamps, and played by ``seg_accel_replay`` at the
-recorded rate into the node, which runs in its own process on a private DDS domain
+temporary rosbag2 as rgb8 Images with their stamps; a bag played at its own size keeps its
+recorded messages byte for byte (a CompressedImage topic stays compressed, and the node
+subscribes to ``image/compressed``). ``seg_accel_replay`` plays them at the recorded rate into
+the node, which runs in its own process on a private DDS domain
 (:class:`~seg_accel_ros.tools.live.LivePipeline`). This process subscribes to the input and to
 the node's ``~/labels`` and ``~/path_map``:
 
@@ -16,6 +18,7 @@ the node's ``~/labels`` and ``~/path_map``:
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import tempfile
 import time
@@ -62,18 +65,41 @@ class Received:
         return None
 
 
-def node_params(config: EngineConfig, size: tuple[int, int]) -> dict[str, object]:
+def node_params(config: EngineConfig, size: tuple[int, int],
+                transport: str = "raw") -> dict[str, object]:
     """The node parameters that reproduce ``config`` (every field the node declares)."""
     params: dict[str, object] = {}
     for key, value in asdict(config).items():
         if key in SPECS:
             params[key] = f'"{value}"' if isinstance(value, str) else value
     params["warmup_size"] = f"[{size[1]}, {size[0]}]"
+    params["input_transport"] = f'"{transport}"'
     return params
 
 
-def write_replay_bag(source: EvalSource, path: Path, max_frames: int | None) -> list[int]:
-    """The frames as rgb8 Images on INPUT_TOPIC with their stamps; returns the stamps in order."""
+@dataclass(frozen=True)
+class ReplayInput:
+    """The bag the camera replays: its one topic, message type and the frames' stamps."""
+
+    path: Path
+    topic: str
+    msgtype: str
+    stamps: list[int]
+
+    @property
+    def transport(self) -> str:
+        """The node's ``input_transport`` for this message type."""
+        return "compressed" if self.msgtype == bags.COMPRESSED_TYPE else "raw"
+
+
+def write_replay_bag(source: EvalSource, path: Path, max_frames: int | None) -> ReplayInput:
+    """The first ``max_frames`` frames as a bag with one topic, in their recorded order.
+
+    A source bag at its own size is copied message by message (the recorded bytes, compressed
+    or not); any other source is written as rgb8 Images with the frames' stamps.
+    """
+    if source.bag_path is not None:
+        return _copy_bag_messages(source, path, max_frames)
     stamps = []
     with bags.BagWriter(path, "mcap") as bag:
         for frame in source.frames(max_frames):
@@ -82,20 +108,35 @@ def write_replay_bag(source: EvalSource, path: Path, max_frames: int | None) -> 
             stamps.append(frame.stamp_ns)
     if not stamps:
         raise ValueError(f"{source.description} gave no frames")
-    return stamps
+    return ReplayInput(path, INPUT_TOPIC, bags.IMAGE_TYPE, stamps)
+
+
+def _copy_bag_messages(source: EvalSource, path: Path, max_frames: int | None) -> ReplayInput:
+    topic = bags.topic_for_encoding(INPUT_TOPIC, "jpeg" if source.msgtype ==
+                                    bags.COMPRESSED_TYPE else "rgb8")
+    store = bags.typestore()
+    stamps = []
+    with bags.BagReader(source.bag_path) as reader, bags.BagWriter(path, "mcap") as bag:
+        raw_messages = itertools.islice(reader.raw_messages([source.topic]), max_frames)
+        for raw in raw_messages:
+            stamps.append(_stamp_ns(store.deserialize_cdr(raw.data, raw.msgtype)))
+            bag.write_raw(topic, raw.time_ns, raw.data, raw.msgtype)
+    if not stamps:
+        raise ValueError(f"{source.description} gave no frames")
+    return ReplayInput(path, topic, source.msgtype, stamps)
 
 
 def _stamp_ns(msg: Any) -> int:
     return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
 
 
-def watch_node(bag: Path, stamps: Sequence[int], params: dict[str, object], rate: float,
+def watch_node(replay: ReplayInput, params: dict[str, object], rate: float,
                log_dir: Path, say: Callable[[str], None]) -> Received:
     """Run the node and the replay; collect what a subscriber receives."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CompressedImage, Image
 
     got = Received()
     reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
@@ -119,7 +160,8 @@ def watch_node(bag: Path, stamps: Sequence[int], params: dict[str, object], rate
     pipeline = LivePipeline(params, log_dir=log_dir)
     rclpy.init()
     probe = rclpy.create_node("seg_accel_eval")
-    probe.create_subscription(Image, INPUT_TOPIC, on_input, reliable)
+    input_type = CompressedImage if replay.transport == "compressed" else Image
+    probe.create_subscription(input_type, replay.topic, on_input, reliable)
     probe.create_subscription(Image, f"/{NODE}/labels", on_labels, reliable)
     probe.create_subscription(Image, f"/{NODE}/path_map", on_path_map, reliable)
     probe.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
@@ -128,11 +170,12 @@ def watch_node(bag: Path, stamps: Sequence[int], params: dict[str, object], rate
             model, mode = (str(params.get(k, "")).strip('"') for k in ("model", "mode"))
             say(f"starting {NODE} ({model}, {mode}) ...")
             pipeline.wait_until_active(probe, NODE)
-            say(f"replaying {len(stamps)} frames at x{rate:g} the recorded rate")
-            pipeline.start_replay(bag, INPUT_TOPIC, INPUT_TOPIC, rate, subscribers=2)
+            say(f"replaying {len(replay.stamps)} frames ({replay.msgtype}) at x{rate:g} "
+                "the recorded rate")
+            pipeline.start_replay(replay.path, replay.topic, replay.topic, rate, subscribers=2)
             while pipeline.camera_running():
                 rclpy.spin_once(probe, timeout_sec=0.05)
-            _settle(probe, got, set(stamps))
+            _settle(probe, got, set(replay.stamps))
     finally:
         probe.destroy_node()
         rclpy.try_shutdown()
@@ -180,8 +223,9 @@ def run_live(source: EvalSource, config: EngineConfig, *, max_frames: int | None
     logs = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="seg_accel_eval_"))
     with tempfile.TemporaryDirectory(prefix="seg_accel_eval_") as tmp:
         bag = Path(tmp) / "input"
-        stamps = write_replay_bag(source, bag, max_frames)
-        got = watch_node(bag, stamps, node_params(config, size), rate, logs, say)
+        replay = write_replay_bag(source, bag, max_frames)
+        got = watch_node(replay, node_params(config, size, replay.transport), rate, logs, say)
+    stamps = replay.stamps
     say(f"received labels for {len(got.labels)} of {len(stamps)} frames; scoring")
     last = got.diagnostics[-1] if got.diagnostics else {}
     spec = get_spec(config.model)
@@ -212,6 +256,7 @@ def run_live(source: EvalSource, config: EngineConfig, *, max_frames: int | None
     received = run.scorer.frames
     live = {
         "frames_published": published,
+        "input_msgtype": replay.msgtype,
         "frames_with_labels": received,
         "frames_without_labels": published - received,
         "drop_share_percent": 100.0 * (published - received) / published,

@@ -198,11 +198,11 @@ def test_eval_on_a_bag_with_a_sweep(tmp_path: Path) -> None:
     assert len((out / "frames.jsonl").read_text().splitlines()) == 3 * 2
 
 
-def test_eval_live_through_the_node_on_a_bag(tmp_path: Path) -> None:
+def test_eval_live_replays_a_compressed_bag_as_recorded(tmp_path: Path) -> None:
     pytest.importorskip("rclpy", reason="rclpy is not installed (make setup installs it)")
     frames = list(generated_frames((128, 64), count=4))
     stamps = [1_700_000_000_000_000_000 + i * 250_000_000 for i in range(4)]
-    bags.write_frames(tmp_path / "drive", frames, stamps, frame_id="cam")
+    bags.write_frames(tmp_path / "drive", frames, stamps, frame_id="cam", encoding="jpeg")
     out = tmp_path / "live"
     rc = main([str(tmp_path / "drive"), *BLOCKS, "--live", "--report", str(out),
                "--labels-bag", str(out / "labels")])
@@ -211,6 +211,7 @@ def test_eval_live_through_the_node_on_a_bag(tmp_path: Path) -> None:
     assert report["evaluation"] == "live"
     live = report["live"]
     assert live["frames_published"] == 4
+    assert live["input_msgtype"] == bags.COMPRESSED_TYPE  # the node decoded the JPEGs itself
     assert live["frames_with_labels"] + live["frames_without_labels"] == 4
     assert report["frames_with_output"] >= 1 and report["latency_ms"]["p50"] > 0
     assert report["fidelity"] is not None and report["speed_ratio"] is None
