@@ -38,7 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--model", default="swiftnet_lite0")
     ap.add_argument("--weights", default="")
-    ap.add_argument("--mode", default="dense", choices=ENGINE_MODES)
+    ap.add_argument("--mode", default="temporal", choices=ENGINE_MODES,
+                    help="engine mode (default temporal: FULL, LOW and REUSE blocks)")
     return ap.parse_args(argv)
 
 
