@@ -32,6 +32,7 @@ from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.engine.factory import Engine, EngineError, build_engine, resolve_device
 from seg_accel_ros.engine.stream import StreamMonitor
 from seg_accel_ros.models.registry import ModelLoadError
+from seg_accel_ros.ros import image_cdr
 from seg_accel_ros.ros.mailbox import LatestMailbox
 from seg_accel_ros.ros.parameters import (
     PARAMS,
@@ -60,6 +61,9 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
             desc.integer_range = [IntegerRange(
                 from_value=int(spec.min_value), to_value=int(spec.max_value), step=0)]
     return desc
+
+
+InputMessage = Image | CompressedImage | bytes  # bytes: serialized (raw subscription)
 
 
 def _stamp_seconds(stamp) -> float:
@@ -99,6 +103,7 @@ class SegAccelNode(LifecycleNode):
         self._last_failure = ""
         self._failing = False  # the last frame failed; cleared by the next one that succeeds
         self._palette = palette_lut([])
+        self._cdr = image_cdr.agrees_with_rclpy()  # images in and out as serialized bytes
 
     # -- parameters -------------------------------------------------------------------------
     def _param_values(self) -> dict[str, object]:
@@ -209,11 +214,14 @@ class SegAccelNode(LifecycleNode):
             reliability=(ReliabilityPolicy.BEST_EFFORT
                          if self._config.qos_reliability == "best_effort"
                          else ReliabilityPolicy.RELIABLE))
+        # Raw subscriptions hand over the serialized bytes: frames that the mailbox replaces
+        # are never deserialized, and the worker reads the pixels in place.
         if self._config.input_transport == "compressed":
             self._subscription = self.create_subscription(
-                CompressedImage, "image/compressed", self._on_image, qos)
+                CompressedImage, "image/compressed", self._on_image, qos, raw=self._cdr)
         else:
-            self._subscription = self.create_subscription(Image, "image", self._on_image, qos)
+            self._subscription = self.create_subscription(Image, "image", self._on_image, qos,
+                                                          raw=self._cdr)
         self._start_worker()
         self.get_logger().info(f"active: listening on {self._subscription.topic_name}")
         return super().on_activate(state)
@@ -265,7 +273,7 @@ class SegAccelNode(LifecycleNode):
             self._engine.reset()
 
     # -- frames -----------------------------------------------------------------------------
-    def _on_image(self, msg: Image | CompressedImage, info: MessageInfo) -> None:
+    def _on_image(self, msg: InputMessage, info: MessageInfo) -> None:
         gid = info.get("publisher_gid") or {}
         lost = self._gaps.observe(bytes(gid.get("data", b"")),
                                   info.get("publication_sequence_number"))
@@ -306,26 +314,31 @@ class SegAccelNode(LifecycleNode):
         if self._engine is not None:
             self._engine.reset()
 
-    def _decode(self, msg: Image | CompressedImage) -> np.ndarray:
+    def _decode(self, msg: InputMessage) -> tuple[object, np.ndarray]:
+        """(header, HxWx3 RGB) of an input message, serialized or not; ImageCodecError."""
         max_pixels = self._config.max_pixels if self._config else None
-        if isinstance(msg, CompressedImage):
-            return image_codec.compressed_to_rgb8(msg, max_pixels=max_pixels)
-        return image_codec.to_rgb8(msg, max_pixels=max_pixels)
+        compressed = self._config is not None and self._config.input_transport == "compressed"
+        if isinstance(msg, bytes):
+            msg = (image_cdr.parse_compressed_image(msg) if compressed
+                   else image_cdr.parse_image(msg))
+        if compressed:
+            return msg.header, image_codec.compressed_to_rgb8(msg, max_pixels=max_pixels)
+        return msg.header, image_codec.to_rgb8(msg, max_pixels=max_pixels)
 
-    def _process(self, msg: Image | CompressedImage, received: float) -> None:
+    def _process(self, msg: InputMessage, received: float) -> None:
         engine, config = self._engine, self._config
         if engine is None or config is None:
             return
         self._stats.on_started(time.monotonic() - received)
         t0 = time.perf_counter()
         try:
-            frame = self._decode(msg)
+            header, frame = self._decode(msg)
         except image_codec.ImageCodecError as exc:
             self._stats.on_rejected(str(exc))
             if self._log_throttle.should_log(str(exc), time.monotonic()):
                 self.get_logger().warning(f"frame rejected: {exc}")
             return
-        reason = self._stream.check(_stamp_seconds(msg.header.stamp), frame.shape)
+        reason = self._stream.check(_stamp_seconds(header.stamp), frame.shape)
         if reason:
             self._stream_resets += 1
             engine.reset()
@@ -338,28 +351,31 @@ class SegAccelNode(LifecycleNode):
             self._on_failure("inference failed", f"{type(exc).__name__}: {exc}")
             return
         t2 = time.perf_counter()
-        self._publish_outputs(msg, frame, result.labels, result.path_map, config)
+        self._publish_outputs(header, frame, result.labels, result.path_map, config)
         t3 = time.perf_counter()
         latency_ms = (self.get_clock().now().nanoseconds * 1e-9
-                      - _stamp_seconds(msg.header.stamp)) * 1e3
+                      - _stamp_seconds(header.stamp)) * 1e3
         self._failing = False
         self._stats.on_processed(time.monotonic(), latency_ms, (t2 - t1) * 1e3,
                                  ((t1 - t0) + (t3 - t2)) * 1e3, result.path_mix)
 
-    def _publish_outputs(self, msg, frame: np.ndarray, labels: np.ndarray,
+    def _publish_outputs(self, header, frame: np.ndarray, labels: np.ndarray,
                          path_map: np.ndarray, config: NodeConfig) -> None:
-        """Publish only the outputs somebody listens to."""
+        """Publish only the outputs somebody listens to, with the input's header."""
         pubs = self._outputs
         if pubs["labels"].get_subscription_count():
-            pubs["labels"].publish(self._image_msg(msg.header, labels, "mono8"))
+            pubs["labels"].publish(self._image_out(header, labels, "mono8"))
         if pubs["path_map"].get_subscription_count():
-            pubs["path_map"].publish(self._image_msg(msg.header, path_map, "mono8"))
+            pubs["path_map"].publish(self._image_out(header, path_map, "mono8"))
         if pubs["labels_color"].get_subscription_count():
             color = colorize(labels, self._palette, frame, config.color_alpha)
-            pubs["labels_color"].publish(self._image_msg(msg.header, color, "rgb8"))
+            pubs["labels_color"].publish(self._image_out(header, color, "rgb8"))
 
-    @staticmethod
-    def _image_msg(header, array: np.ndarray, encoding: str) -> Image:
+    def _image_out(self, header, array: np.ndarray, encoding: str) -> Image | bytes:
+        """An output image with the input's header: serialized bytes where rclpy agrees."""
+        if self._cdr:
+            return image_cdr.serialize_image(header.stamp.sec, header.stamp.nanosec,
+                                             header.frame_id, array, encoding)
         out = Image()
         out.header = header
         image_codec.fill_image_msg(out, image_codec.encode_image(array, encoding))

@@ -20,6 +20,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from seg_accel_ros import image_codec
 from seg_accel_ros.frame_sources import open_source
+from seg_accel_ros.ros.image_cdr import agrees_with_rclpy, serialize_image
 
 COMPRESSED_FORMATS = ("jpeg", "png")
 
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
                      else ReliabilityPolicy.BEST_EFFORT)
     topic = args.topic + ("/compressed" if compressed else "")
     pub = node.create_publisher(CompressedImage if compressed else Image, topic, qos)
+    serialized = agrees_with_rclpy()
     deadline = time.monotonic() + args.wait_for_subscribers
     while pub.get_subscription_count() < args.min_subscribers and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -82,13 +84,19 @@ def main(argv: list[str] | None = None) -> None:
             if args.count and i >= args.count:
                 break
             stamp = node.get_clock().now().to_msg()
-            msg = CompressedImage() if compressed else Image()
             if compressed:
-                fields = image_codec.encode_compressed(rgb, "rgb8", args.encoding)
+                msg = CompressedImage()
+                image_codec.fill_image_msg(
+                    msg, image_codec.encode_compressed(rgb, "rgb8", args.encoding))
+                msg.header.stamp, msg.header.frame_id = stamp, args.frame_id
+            elif serialized:  # one copy of the pixels instead of three
+                msg = serialize_image(stamp.sec, stamp.nanosec, args.frame_id,
+                                      from_rgb8(rgb, args.encoding), args.encoding)
             else:
-                fields = image_codec.encode_image(from_rgb8(rgb, args.encoding), args.encoding)
-            image_codec.fill_image_msg(msg, fields)
-            msg.header.stamp, msg.header.frame_id = stamp, args.frame_id
+                msg = Image()
+                image_codec.fill_image_msg(msg, image_codec.encode_image(
+                    from_rgb8(rgb, args.encoding), args.encoding))
+                msg.header.stamp, msg.header.frame_id = stamp, args.frame_id
             pub.publish(msg)
             print(f"{stamp.sec}.{stamp.nanosec:09d}", flush=True)
             time.sleep(max(0.0, start + (i + 1) * period - time.monotonic()))

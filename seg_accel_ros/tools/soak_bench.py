@@ -61,9 +61,8 @@ class SoakObserver(BenchObserver):
         self.pid = pipeline.node.pid if pipeline.node is not None else None
         self.tick()
 
-    def labels(self, msg, info) -> None:
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        self.outputs.append((stamp, int(info["source_timestamp"])))
+    def labels(self, stamp_ns: int, info) -> None:
+        self.outputs.append((stamp_ns, int(info["source_timestamp"])))
 
     def tick(self) -> None:
         now = time.monotonic()
