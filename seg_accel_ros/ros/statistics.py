@@ -111,6 +111,7 @@ class NodeStatistics:
         self.latency_ms = RollingWindow(self.window)  # input stamp -> publish
         self.inference_ms = RollingWindow(self.window)
         self.overhead_ms = RollingWindow(self.window)  # decode + publish, no network
+        self.overhead_cpu_ms = RollingWindow(self.window)  # the same, CPU time of the worker
         self.wait_ms = RollingWindow(self.window)  # mailbox wait: at most one inference
 
     def on_received(self, now: float, replaced_pending: bool, lost_before: int = 0) -> None:
@@ -138,13 +139,16 @@ class NodeStatistics:
             self.last_error = reason
 
     def on_processed(self, now: float, latency_ms: float, inference_ms: float,
-                     overhead_ms: float, path_mix: dict[str, float]) -> None:
+                     overhead_ms: float, path_mix: dict[str, float],
+                     overhead_cpu_ms: float = float("nan")) -> None:
         with self._lock:
             self.processed += 1
             self.output_rate.tick(now)
             self.latency_ms.add(latency_ms)
             self.inference_ms.add(inference_ms)
             self.overhead_ms.add(overhead_ms)
+            if overhead_cpu_ms == overhead_cpu_ms:  # not NaN
+                self.overhead_cpu_ms.add(overhead_cpu_ms)
             for path, share in path_mix.items():
                 self.path_totals[path] += share
 
@@ -167,6 +171,8 @@ class NodeStatistics:
                 "inference_p95_ms": self.inference_ms.percentile(95),
                 "overhead_p50_ms": self.overhead_ms.percentile(50),
                 "overhead_p95_ms": self.overhead_ms.percentile(95),
+                "overhead_cpu_p50_ms": self.overhead_cpu_ms.percentile(50),
+                "overhead_cpu_p95_ms": self.overhead_cpu_ms.percentile(95),
                 "wait_p95_ms": self.wait_ms.percentile(95),
                 "wait_max_ms": self.wait_ms.percentile(100),
                 "path_full": self.path_totals["full"] / total,

@@ -127,6 +127,8 @@ def run_node_bench(duration: float = 30.0, rate: float = 30.0, width: int = 1280
         "frames_failed": num("frames_failed"),
         "frames_unaccounted": num("frames_received") - accounted,
         "overhead_p50_ms": num("overhead_p50_ms"), "overhead_p95_ms": num("overhead_p95_ms"),
+        "overhead_cpu_p50_ms": num("overhead_cpu_p50_ms"),
+        "overhead_cpu_p95_ms": num("overhead_cpu_p95_ms"),
         "inference_p50_ms": num("inference_p50_ms"), "latency_p50_ms": num("latency_p50_ms"),
         "latency_p95_ms": num("latency_p95_ms"), "mailbox_wait_p95_ms": num("wait_p95_ms"),
         "mailbox_wait_max_ms": num("wait_max_ms"),

@@ -26,7 +26,8 @@ VIDEO = SHARED / "data" / "video" / "highway_short_1280x720_25fps.mp4"
 DIAG_KEYS = {
     "frames_received", "frames_processed", "frames_dropped", "frames_lost", "frames_rejected",
     "input_rate_hz", "output_rate_hz", "latency_p50_ms", "latency_p95_ms",
-    "inference_p50_ms", "inference_p95_ms", "path_full", "path_low", "path_reuse",
+    "inference_p50_ms", "inference_p95_ms", "overhead_p95_ms", "overhead_cpu_p95_ms",
+    "path_full", "path_low", "path_reuse",
     "model", "device", "mode",
 }
 

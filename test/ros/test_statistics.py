@@ -36,8 +36,9 @@ def test_snapshot_counts_every_frame():
     stats.on_received(0.1, replaced_pending=True)
     stats.on_rejected("unsupported encoding: 'foo'")
     stats.on_failed("RuntimeError: boom")
-    stats.on_processed(0.2, 12.0, 8.0, 1.0, {"full": 0.25, "low": 0.75, "reuse": 0.0})
+    stats.on_processed(0.2, 12.0, 8.0, 1.0, {"full": 0.25, "low": 0.75, "reuse": 0.0}, 0.5)
     snap = stats.snapshot(0.3)
+    assert (snap["overhead_p95_ms"], snap["overhead_cpu_p95_ms"]) == (1.0, 0.5)
     assert snap["frames_received"] == 2
     assert snap["frames_dropped"] == 1
     assert snap["frames_rejected"] == 1
