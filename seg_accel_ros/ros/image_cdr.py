@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_accel_ros.image_codec import ImageCodecError
+from seg_accel_ros.image_codec import CompressedImageFields, ImageCodecError, ImageFields
 
 ENCAPSULATION = b"\x00\x01\x00\x00"  # CDR, little endian, no options
 _U32 = struct.Struct("<I")
@@ -92,25 +92,17 @@ class Header:
 
 
 @dataclass(frozen=True)
-class SerializedImage:
-    """The fields of a serialized sensor_msgs/Image; ``data`` is a view into the bytes."""
+class SerializedImage(ImageFields):
+    """A serialized sensor_msgs/Image's fields and header; ``data`` is a view into the bytes."""
 
     header: Header
-    height: int
-    width: int
-    encoding: str
-    is_bigendian: int
-    step: int
-    data: memoryview
 
 
 @dataclass(frozen=True)
-class SerializedCompressedImage:
-    """The fields of a serialized sensor_msgs/CompressedImage; ``data`` is a view."""
+class SerializedCompressedImage(CompressedImageFields):
+    """A serialized sensor_msgs/CompressedImage's fields and header; ``data`` is a view."""
 
     header: Header
-    format: str
-    data: memoryview
 
 
 class _Reader:
@@ -163,11 +155,12 @@ def parse_image(data: bytes) -> SerializedImage:
     encoding = reader.string()
     is_bigendian = reader.u8()
     step = reader.u32()
-    return SerializedImage(header, height, width, encoding, is_bigendian, step, reader.octets())
+    return SerializedImage(height, width, encoding, is_bigendian, step, reader.octets(), header)
 
 
 def parse_compressed_image(data: bytes) -> SerializedCompressedImage:
     """A serialized sensor_msgs/CompressedImage; ImageCodecError if malformed."""
     reader = _Reader(data)
     header = reader.header()
-    return SerializedCompressedImage(header, reader.string(), reader.octets())
+    fmt = reader.string()
+    return SerializedCompressedImage(fmt, reader.octets(), header)

@@ -36,6 +36,7 @@ from seg_accel_ros.evaluation.offline import Evaluation, FrameSink, RunResult, m
 from seg_accel_ros.evaluation.scoring import FrameOutcome, RunScorer
 from seg_accel_ros.evaluation.sources import EvalSource
 from seg_accel_ros.models.registry import get_spec
+from seg_accel_ros.ros.image_cdr import header_stamp_ns
 from seg_accel_ros.ros.parameters import SPECS
 from seg_accel_ros.tools.live import LivePipeline
 from seg_accel_ros.tools.node_bench import diagnostic_values
@@ -114,12 +115,11 @@ def write_replay_bag(source: EvalSource, path: Path, max_frames: int | None) -> 
 def _copy_bag_messages(source: EvalSource, path: Path, max_frames: int | None) -> ReplayInput:
     topic = bags.topic_for_encoding(INPUT_TOPIC, "jpeg" if source.msgtype ==
                                     bags.COMPRESSED_TYPE else "rgb8")
-    store = bags.typestore()
     stamps = []
     with bags.BagReader(source.bag_path) as reader, bags.BagWriter(path, "mcap") as bag:
         raw_messages = itertools.islice(reader.raw_messages([source.topic]), max_frames)
         for raw in raw_messages:
-            stamps.append(_stamp_ns(store.deserialize_cdr(raw.data, raw.msgtype)))
+            stamps.append(header_stamp_ns(raw.data))
             bag.write_raw(topic, raw.time_ns, raw.data, raw.msgtype)
     if not stamps:
         raise ValueError(f"{source.description} gave no frames")
