@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -10,7 +13,11 @@ import torch
 from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.engine.dense import DenseEngine
 from seg_accel_ros.engine.result import FrameResult
+from seg_accel_ros.models.folding import fold_batchnorm
 from seg_accel_ros.models.registry import LoadedModel, create_model
+
+log = logging.getLogger(__name__)
+FOLD_EXAMPLE_SIZE = (256, 320)  # input on which BatchNorm folding is traced and checked
 
 
 class EngineError(RuntimeError):
@@ -51,11 +58,27 @@ class Engine(Protocol):
     def reset(self) -> None: ...
 
 
+def inference_model(name: str, weights: str | Path | None = None,
+                    device: str | torch.device = "cpu") -> LoadedModel:
+    """:func:`create_model` with BatchNorm folded into the convolutions where it can be
+    (checked on an example input; the network is left as it is when folding fails)."""
+    model = create_model(name, weights, device)
+    h, w = FOLD_EXAMPLE_SIZE
+    example = model.spec.preprocessing.to_tensor(
+        np.random.default_rng(0).integers(0, 256, (h, w, 3), np.uint8), model.device)
+    try:
+        module, folded = fold_batchnorm(model.module, example)
+    except Exception as exc:  # a network that cannot run on the example: keep it unfolded
+        log.warning("BatchNorm folding skipped for %s: %s", name, exc)
+        return model
+    return replace(model, module=module) if folded else model
+
+
 def build_engine(config: EngineConfig) -> Engine:
     """Load the model and wrap it in the engine of ``config.mode``."""
     configure_torch(config)
     device = resolve_device(config.device)
-    model = create_model(config.model, config.weights or None, device)
+    model = inference_model(config.model, config.weights or None, device)
     if config.mode == "dense":
         return DenseEngine(model, config.half_precision)
     if config.mode == "blocks":

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from seg_accel_ros.engine.blocks.executor import BlockEngine
-from seg_accel_ros.models.registry import create_model
+from seg_accel_ros.engine.factory import inference_model
 
 
 def time_ratios(model_name: str = "swiftnet_lite0", size: tuple[int, int] = (720, 1280),
@@ -28,11 +28,12 @@ def time_ratios(model_name: str = "swiftnet_lite0", size: tuple[int, int] = (720
     ratios and the ratio of the fastest runs. Each round times the dense network and then
     every fraction, so that load from other processes affects all alike."""
     torch.set_flush_denormal(True)
-    model = create_model(model_name)
+    model = inference_model(model_name)
     engine = BlockEngine(model, block_size, dense_single_path=dense_single_path)
     grid = engine.grid(*size)
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(1, 3, *size, generator=g)
+    # Channels-last like a preprocessed camera image (NCHW would slow the dense network).
+    x = torch.randn(1, 3, *size, generator=g).contiguous(memory_format=torch.channels_last)
     maps = {f: grid.random(f, g) for f in fractions}
     net = model.module
     dense_s: list[float] = []
