@@ -7,7 +7,7 @@ import time
 import numpy as np
 import torch
 
-from seg_accel_ros.engine.result import BlockPath, FrameResult
+from seg_accel_ros.engine.result import BlockPath, FrameResult, labels_and_confidence
 from seg_accel_ros.models.registry import LoadedModel
 
 
@@ -35,8 +35,8 @@ class DenseEngine:
         """Segment one HxWx3 uint8 RGB frame."""
         t0 = time.perf_counter()
         logits = self.logits(image_rgb)
-        prob = torch.softmax(logits[0, : self.model.spec.num_classes], dim=0)
-        conf, labels = prob.max(dim=0)
+        labels, conf = (t[0] for t in labels_and_confidence(
+            logits[:, : self.model.spec.num_classes]))
         if self.model.device.type == "cuda":
             torch.cuda.synchronize()
         t1 = time.perf_counter()

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
+import torch
 
 
 class BlockPath(IntEnum):
@@ -29,3 +30,14 @@ class FrameResult:
     @property
     def total_ms(self) -> float:
         return float(sum(self.timings_ms.values()))
+
+
+def labels_and_confidence(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``N x C x H x W`` logits -> (argmax labels, max softmax probability), ``N x H x W``."""
+    if logits.stride(1) == 1 and logits.shape[1] > 1:  # channels-last: reduce the last dim
+        x = logits.permute(0, 2, 3, 1).float()
+        top, labels = x.max(dim=-1, keepdim=True)
+        conf = torch.exp(x - top).sum(dim=-1).reciprocal_()  # = max softmax probability
+        return labels.squeeze(-1), conf
+    conf, labels = torch.softmax(logits.float(), dim=1).max(dim=1)
+    return labels, conf

@@ -11,20 +11,9 @@ from torch import nn
 from seg_accel_ros.engine.blocks.convert import BlockwiseModel, TemporalInput
 from seg_accel_ros.engine.blocks.grid import BlockGrid
 from seg_accel_ros.engine.blocks.reuse import FeatureCache
-from seg_accel_ros.engine.result import BlockPath, FrameResult
+from seg_accel_ros.engine.result import BlockPath, FrameResult, labels_and_confidence
 from seg_accel_ros.models.preprocessing import Preprocessing
 from seg_accel_ros.models.registry import LoadedModel
-
-
-def labels_and_confidence(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``N x C x H x W`` logits -> (argmax labels, max softmax probability), ``N x H x W``."""
-    if logits.stride(1) == 1 and logits.shape[1] > 1:  # channels-last: reduce the last dim
-        x = logits.permute(0, 2, 3, 1).float()
-        top, labels = x.max(dim=-1, keepdim=True)
-        conf = torch.exp(x - top).sum(dim=-1).reciprocal_()  # = max softmax probability
-        return labels.squeeze(-1), conf
-    conf, labels = torch.softmax(logits.float(), dim=1).max(dim=1)
-    return labels, conf
 
 
 class BlockEngine:
