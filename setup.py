@@ -35,6 +35,7 @@ setup(
             f"seg_accel_train = {PACKAGE}.tools.train:main",
             f"seg_accel_demo = {PACKAGE}.tools.demo:main",
             f"seg_accel_to_bag = {PACKAGE}.tools.to_bag:main",
+            f"seg_accel_headroom = {PACKAGE}.tools.headroom:main",
         ],
     },
 )
