@@ -100,19 +100,34 @@ def reduce_output(x: BlockTensor, reduce: PixelReduce) -> tuple[torch.Tensor, ..
     rows, cols = frame.grid.shape
     h, w = level.ext[FULL]
     maps: list[torch.Tensor] = []
-    for path, part in output_parts(x).items():
+
+    def scatter(path: int, reduced: tuple[torch.Tensor, ...]) -> None:
         gy, gx = frame.block_coords(path)
-        for i, m in enumerate(reduce(part)):
+        for i, m in enumerate(reduced):
             if i == len(maps):
                 maps.append(m.new_empty((rows * b, cols * b)))
             grid_view(maps[i][..., None], rows, cols, b)[gy, gx] = m[..., None]
+
+    ctx = frame.reuse
+    for path, part in x.parts.items():
+        reduced = reduce(ops.upsample_path(x, LOW, 2, "bilinear") if path == LOW else part)
+        scatter(path, reduced)
+        if ctx is not None:  # what later frames' REUSE pixels will read (LOW: its own pixels)
+            ctx.record_reduced(x, path, reduce(part) if path == LOW else reduced)
+    if x.reused is not None:
+        reused = x.reused.reduced()
+        scatter(REUSE, reused if reused is not None else reduce(x.reused.blocks()))
     return tuple(m[:h, :w] for m in maps)
 
 
 def reused_output(reused: ReusedBlocks, frame: Frame, ext: tuple[int, int]) -> BlockTensor:
     """The network output of a frame whose blocks are all REUSE: the moved cached output."""
     level = frame.level(reused.bf, ext, tuple(-(-e // 2) for e in ext))
-    out = BlockTensor(level, {REUSE: reused.blocks()})
+    shape = (reused.n, reused.channels, reused.bf, reused.bf)
+    proto = next(t for per in reused.tables.values() for t in per.values())
+    out = BlockTensor(level, {REUSE: proto.new_empty(()).expand(shape)})  # shape only
+    out.parts = {}  # every block is REUSE: gathered on demand (with_reused, reduce_output)
+    out.reused = reused
     out.completed = out  # already the recorded output map
     return out
 
@@ -169,7 +184,9 @@ class BlockwiseModel:
         4-D map.
 
         ``temporal`` = (previous frame's cache or None, motion field or None): REUSE blocks
-        are allowed in ``paths`` and every frame records its cache (:attr:`last_cache`)."""
+        are allowed in ``paths`` and every frame records its cache (:attr:`last_cache`),
+        reduced maps included: ``reduce`` must then be the same for every frame of the stream
+        (REUSE pixels take the maps earlier frames reduced to)."""
         with self._temporal(x, paths, temporal) as frame:
             out = self._forward(x, frame)
             if isinstance(out, BlockTensor):

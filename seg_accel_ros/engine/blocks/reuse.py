@@ -19,7 +19,7 @@ are dropped; with bounded staleness and keyframes that is at most a handful.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -62,10 +62,16 @@ class MotionField:
 
 @dataclass(frozen=True)
 class OpMaps:
-    """The tables one op read, in every frame that the source indexes still point into."""
+    """The tables one op read, in every frame that the source indexes still point into.
+
+    ``reduced`` (the network output only): per frame and path, the per-pixel maps the frame's
+    output was reduced to (labels, confidence ...), in the rows of ``tables``; REUSE pixels
+    then gather those instead of reducing moved logits again (the same values: a per-pixel
+    reduction commutes with moving pixels)."""
 
     key: MapKey
     tables: Tables
+    reduced: dict[int, dict[int, tuple[torch.Tensor, ...]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,12 +96,42 @@ class FeatureCache:
 class ReusedBlocks:
     """One map's REUSE blocks (``n x C x bf x bf``), read through the source index on demand."""
 
-    def __init__(self, codes: torch.Tensor, tables: Tables, n: int, bf: int, channels: int
-                 ) -> None:
+    def __init__(self, codes: torch.Tensor, tables: Tables, n: int, bf: int, channels: int,
+                 op: OpMaps | None = None) -> None:
         self.codes = codes  # n*bf*bf sources, in REUSE-block order
         self.tables = tables
         self.n, self.bf, self.channels = n, bf, channels
+        self.op = op  # the recorded map these blocks come from
         self._blocks: torch.Tensor | None = None
+
+    def reduced(self) -> tuple[torch.Tensor, ...] | None:
+        """The output's per-pixel maps of these blocks (``n x bf x bf`` each), gathered from
+        the frames' recorded reductions; None when a source frame has none recorded."""
+        if self.op is None:
+            return None
+        groups = self.codes >> _ROW_BITS
+        present = torch.unique(groups).tolist()
+        per = self.op.reduced
+        if not present or any((g >> 2) not in per or (g & 3) not in per[g >> 2]
+                              for g in present):
+            return None
+        rows = self.codes & _ROW_MASK
+        count = len(per[present[0] >> 2][present[0] & 3])
+        out = []
+        for i in range(count):
+            if len(present) == 1:
+                g = present[0]
+                vals = per[g >> 2][g & 3][i][rows]
+            else:
+                vals = None
+                for g in present:
+                    pos = (groups == g).nonzero().flatten()
+                    table = per[g >> 2][g & 3][i]
+                    if vals is None:
+                        vals = table.new_empty(self.codes.numel())
+                    vals[pos] = table[rows[pos]]
+            out.append(vals.view(self.n, self.bf, self.bf))
+        return tuple(out)
 
     def rows(self, idx: torch.Tensor) -> torch.Tensor:
         """Rows ``idx`` (any shape) of the REUSE pixel table: ``idx.shape + (C,)``."""
@@ -153,6 +189,7 @@ class ReuseContext:
         self.ops: list[OpMaps] = []
         self.indexes: dict[LevelKey, np.ndarray] = {}
         self._reuse_codes: dict[LevelKey, torch.Tensor] = {}
+        self._op_of: dict[int, OpMaps] = {}  # id of a completed map -> its recorded op
 
     def complete(self, x: BlockTensor) -> BlockTensor:
         """``x`` with its REUSE blocks attached (``x.reused``); its map recorded."""
@@ -160,20 +197,32 @@ class ReuseContext:
             return x.completed
         key = map_key(x)
         k = len(self.ops)
-        tables: Tables = {}
+        op = OpMaps(key, {})
         if self.previous is not None:
-            tables.update(self._previous_op(k, key).tables)
+            before = self._previous_op(k, key)
+            op.tables.update(before.tables)
+            op.reduced.update(before.reduced)
+        tables = op.tables
         tables[self.frame_id] = {p: pixel_table(t) for p, t in x.parts.items()}
-        self.ops.append(OpMaps(key, tables))
+        self.ops.append(op)
         level_key = key[:2]
         codes = self._codes_of_reused(level_key)
         if codes is None:
             done = x
         else:
             done = BlockTensor(x.level, x.parts)
-            done.reused = ReusedBlocks(codes, tables, self.frame.counts[REUSE], key[0], key[2])
+            done.reused = ReusedBlocks(codes, tables, self.frame.counts[REUSE], key[0], key[2],
+                                       op)
         x.completed = done
+        self._op_of[id(done)] = op
         return done
+
+    def record_reduced(self, x: BlockTensor, path: int, maps: tuple[torch.Tensor, ...]) -> None:
+        """This frame's reduction of the completed output ``x``'s ``path`` part (maps in the
+        rows of its table), for later frames' REUSE pixels."""
+        op = self._op_of.get(id(x))
+        if op is not None:
+            op.reduced.setdefault(self.frame_id, {})[path] = tuple(m.reshape(-1) for m in maps)
 
     def replay(self) -> ReusedBlocks:
         """All blocks REUSE: nothing runs; every index moves. Returns the output map's blocks."""
@@ -185,7 +234,7 @@ class ReuseContext:
         codes = self._codes_of_reused(last.key[:2])
         assert codes is not None
         return ReusedBlocks(codes, last.tables, self.frame.counts[REUSE], last.key[0],
-                            last.key[2])
+                            last.key[2], last)
 
     def cache(self) -> FeatureCache:
         """What this frame leaves for the next: tables of the frames its indexes point into."""
@@ -195,7 +244,8 @@ class ReuseContext:
         for index in self.indexes.values():
             ids = index >> (_ROW_BITS + 2)
             live.update(np.flatnonzero(np.bincount((ids - ids.min()).ravel())) + int(ids.min()))
-        ops = tuple(OpMaps(op.key, {f: t for f, t in op.tables.items() if f in live})
+        ops = tuple(OpMaps(op.key, {f: t for f, t in op.tables.items() if f in live},
+                           {f: r for f, r in op.reduced.items() if f in live})
                     for op in self.ops)
         return FeatureCache(self.frame.grid, self.frame_id, ops, dict(self.indexes))
 

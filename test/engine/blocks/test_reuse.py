@@ -100,3 +100,48 @@ def test_cache_holds_only_frames_still_pointed_into(make_net, make_image, global
         assert engine.model.last_cache.frames_held == 2
         engine.model(x, torch.full((2, 3), F_), temporal=(engine.model.last_cache, still))
     assert engine.model.last_cache.frames_held == 1
+
+
+def _per_pixel_sequence(engine: BlockEngine, x: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    """Three frames: FULL/LOW, then REUSE of both paths, then all REUSE moved by 32 px (its
+    sources span the two earlier frames)."""
+    reduce = lambda logits: tuple(t[:, None] for t in (  # noqa: E731
+        logits.argmax(1).float(), logits.amax(1)))
+    flow = torch.tensor([-32.0, 0.0]).expand(SIZE[0] // 4, SIZE[1] // 4, 2).numpy().copy()
+    steps = [(torch.tensor([[F_, L, F_], [L, F_, L]]), MotionField.still(*SIZE)),
+             (torch.tensor([[R, F_, L], [L, R, R]]), MotionField.still(*SIZE)),
+             (torch.full((2, 3), R), MotionField(flow, 4.0))]
+    cache, outs = None, []
+    with torch.inference_mode():
+        for i, (paths, motion) in enumerate(steps):
+            outs.append(engine.model.per_pixel(
+                x, paths, lambda t: tuple(m[:, 0] for m in reduce(t)),
+                temporal=(cache, motion if i else None)))
+            cache = engine.model.last_cache
+    return outs
+
+
+def test_reuse_pixels_take_the_recorded_reductions_of_earlier_frames(make_net, make_image,
+                                                                      global_modules,
+                                                                      monkeypatch):
+    """Labels and confidence of REUSE pixels are gathered from what earlier frames reduced
+    their output to, and equal reducing the moved logits (the slower way)."""
+    from seg_accel_ros.engine.blocks.reuse import ReusedBlocks
+
+    x = make_image(SIZE, torch.Generator().manual_seed(8))
+    taken = []
+    original = ReusedBlocks.reduced
+
+    def spy(self):
+        out = original(self)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(ReusedBlocks, "reduced", spy)
+    fast = _per_pixel_sequence(_engine(make_net, "unet_like", global_modules), x)
+    assert taken == [True, True]
+    monkeypatch.setattr(ReusedBlocks, "reduced", lambda self: None)
+    slow = _per_pixel_sequence(_engine(make_net, "unet_like", global_modules), x)
+    for a, b in zip(fast, slow, strict=True):
+        assert torch.equal(a[0], b[0])
+        assert (a[1] - b[1]).abs().max().item() <= TOL
