@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from seg_accel_ros.engine.blocks import BlockEngine
+from seg_accel_ros.engine.blocks.grid import BlockGrid
 from seg_accel_ros.engine.blocks.reuse import MotionField
 from seg_accel_ros.engine.dense import DenseEngine
 from seg_accel_ros.engine.motion import MotionEstimator
@@ -53,8 +54,7 @@ def block_sums(values: np.ndarray, block_size: int) -> np.ndarray:
 def mix_blocks(full: np.ndarray, low: np.ndarray, chosen: np.ndarray, block_size: int
                ) -> np.ndarray:
     """Labels of ``full`` in the ``chosen`` (rows x cols bool) blocks, ``low`` elsewhere."""
-    h, w = full.shape
-    mask = np.kron(chosen, np.ones((block_size, block_size), bool))[:h, :w]
+    mask = BlockGrid(*full.shape, block_size).pixel_map(chosen).astype(bool)
     return np.where(mask, full, low)
 
 

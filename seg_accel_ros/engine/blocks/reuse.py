@@ -19,6 +19,7 @@ are dropped; with bounded staleness and keyframes that is at most a handful.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,29 +110,13 @@ class ReusedBlocks:
         the frames' recorded reductions; None when a source frame has none recorded."""
         if self.op is None:
             return None
-        groups = self.codes >> _ROW_BITS
-        present = torch.unique(groups).tolist()
         per = self.op.reduced
-        if not present or any((g >> 2) not in per or (g & 3) not in per[g >> 2]
-                              for g in present):
+        groups = torch.unique(self.codes >> _ROW_BITS).tolist()
+        if not groups or any((g >> 2) not in per or (g & 3) not in per[g >> 2] for g in groups):
             return None
-        rows = self.codes & _ROW_MASK
-        count = len(per[present[0] >> 2][present[0] & 3])
-        out = []
-        for i in range(count):
-            if len(present) == 1:
-                g = present[0]
-                vals = per[g >> 2][g & 3][i][rows]
-            else:
-                vals = None
-                for g in present:
-                    pos = (groups == g).nonzero().flatten()
-                    table = per[g >> 2][g & 3][i]
-                    if vals is None:
-                        vals = table.new_empty(self.codes.numel())
-                    vals[pos] = table[rows[pos]]
-            out.append(vals.view(self.n, self.bf, self.bf))
-        return tuple(out)
+        count = len(per[groups[0] >> 2][groups[0] & 3])
+        return tuple(_gather(self.codes, lambda g, i=i: per[g >> 2][g & 3][i])
+                     .view(self.n, self.bf, self.bf) for i in range(count))
 
     def rows(self, idx: torch.Tensor) -> torch.Tensor:
         """Rows ``idx`` (any shape) of the REUSE pixel table: ``idx.shape + (C,)``."""
@@ -146,19 +131,7 @@ class ReusedBlocks:
         return self._blocks
 
     def _lookup(self, codes: torch.Tensor) -> torch.Tensor:
-        groups = codes >> _ROW_BITS
-        first = int(groups[0]) if groups.numel() else 0
-        if groups.numel() == 0 or bool((groups == first).all()):
-            return F.embedding(codes & _ROW_MASK, self._table(first))
-        out: torch.Tensor | None = None
-        for g in torch.unique(groups).tolist():
-            pos = (groups == g).nonzero().flatten()
-            vals = F.embedding(codes[pos] & _ROW_MASK, self._table(g))
-            if out is None:
-                out = vals.new_empty((codes.numel(), self.channels))
-            out.index_copy_(0, pos, vals)
-        assert out is not None
-        return out
+        return _gather(codes, self._table)
 
     def _table(self, group: int) -> torch.Tensor:
         frame_id, path = group >> 2, group & 3
@@ -166,6 +139,29 @@ class ReusedBlocks:
             return self.tables[frame_id][path]
         except KeyError as exc:
             raise CacheMissError(f"frame {frame_id} path {path} is no longer cached") from exc
+
+
+def _gather(codes: torch.Tensor, table_of: Callable[[int], torch.Tensor]) -> torch.Tensor:
+    """The rows ``codes`` name, in code order; ``table_of(frame id << 2 | path)`` is that
+    source's table (``rows x C`` pixel table or ``rows`` per-pixel map)."""
+    groups = codes >> _ROW_BITS
+    rows = codes & _ROW_MASK
+    first = int(groups[0]) if groups.numel() else 0
+    if groups.numel() == 0 or bool((groups == first).all()):
+        return _take(table_of(first), rows)
+    out: torch.Tensor | None = None
+    for g in torch.unique(groups).tolist():
+        pos = (groups == g).nonzero().flatten()
+        vals = _take(table_of(g), rows[pos])
+        if out is None:
+            out = vals.new_empty((codes.numel(), *vals.shape[1:]))
+        out.index_copy_(0, pos, vals)
+    assert out is not None
+    return out
+
+
+def _take(table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    return F.embedding(rows, table) if table.dim() == 2 else table[rows]
 
 
 def map_key(x: BlockTensor) -> MapKey:
