@@ -28,6 +28,7 @@ class EngineConfig:
     max_reuse_frames: int = TemporalConfig.max_reuse_frames
     target_latency_ms: float = TemporalConfig.target_latency_ms
     motion_downscale: int = TemporalConfig.motion_downscale
+    low_fusion: bool = False  # temporal: LOW blocks fused with moved FULL output (trained)
 
     def __post_init__(self) -> None:
         if self.mode not in ENGINE_MODES:

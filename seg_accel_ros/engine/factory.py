@@ -89,7 +89,13 @@ def build_engine(config: EngineConfig) -> Engine:
                                   block_size=config.block_size)
         return AdaptiveBlockEngine(model, policy)
     if config.mode == "temporal":
+        from seg_accel_ros.engine.fusion import load_fusion
         from seg_accel_ros.engine.temporal import TemporalEngine
 
-        return TemporalEngine(model, config.temporal(), block_size=config.block_size)
+        fusion = load_fusion(model.spec.name, model.spec.num_classes, device=device)
+        if fusion is None and config.low_fusion:
+            log.info("no trained LOW-block fusion for %s: LOW blocks stay plain",
+                     model.spec.name)
+        return TemporalEngine(model, config.temporal(), block_size=config.block_size,
+                              fusion=fusion, low_fusion=config.low_fusion)
     raise ValueError(f"engine mode {config.mode!r} is not available")

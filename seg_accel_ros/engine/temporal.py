@@ -16,6 +16,7 @@ import numpy as np
 
 from seg_accel_ros.engine.blocks import BlockEngine
 from seg_accel_ros.engine.blocks.reuse import CacheMissError, FeatureCache
+from seg_accel_ros.engine.fusion import CrossResolutionFusion
 from seg_accel_ros.engine.motion import MotionEstimator, block_distortion
 from seg_accel_ros.engine.policy import ComplexityPolicy
 from seg_accel_ros.engine.result import FrameResult
@@ -29,9 +30,12 @@ class TemporalEngine:
     """Video segmentation that recomputes only what changed, at the resolution it needs."""
 
     def __init__(self, model: LoadedModel, config: TemporalConfig | None = None,
-                 block_size: int = 128) -> None:
+                 block_size: int = 128, fusion: CrossResolutionFusion | None = None,
+                 low_fusion: bool = False) -> None:
         self.model = model
         self.blocks = BlockEngine(model, block_size=block_size)
+        self.fusion = fusion  # LOW blocks fused with moved FULL output, when ``low_fusion``
+        self.blocks.model.fusion = fusion if low_fusion else None
         self.policy = TemporalPolicy(config)
         self.complexity = ComplexityPolicy(block_size=block_size)
         self.motion = MotionEstimator(self.policy.config.motion_downscale)
@@ -53,8 +57,11 @@ class TemporalEngine:
     def set_full_fraction(self, full_fraction: float) -> None:
         self.policy.set(full_fraction=full_fraction)
 
-    def configure(self, **changes: float | int) -> None:
-        """Change policy thresholds live (``reuse_threshold``, ``target_latency_ms`` ...)."""
+    def configure(self, **changes: float | int | bool) -> None:
+        """Change policy thresholds live (``reuse_threshold``, ``target_latency_ms`` ...) and
+        turn ``low_fusion`` on or off."""
+        if "low_fusion" in changes:
+            self.blocks.model.fusion = self.fusion if changes.pop("low_fusion") else None
         if "motion_downscale" in changes and changes["motion_downscale"] != \
                 self.policy.config.motion_downscale:
             self.motion = MotionEstimator(int(changes["motion_downscale"]))

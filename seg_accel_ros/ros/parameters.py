@@ -101,6 +101,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               min_value=0.0, max_value=60_000.0),
     ParamSpec("motion_downscale", 4, "Temporal mode: optical flow runs on the frame "
               "downscaled this many times.", min_value=1, max_value=32),
+    ParamSpec("low_fusion", False, "Temporal mode: fuse LOW blocks with the moved output of "
+              "their last FULL computation (trained weights bundled per network; LOW blocks "
+              "stay plain for a network without them). Off: it does not pay yet (README)."),
     ParamSpec("input_transport", "raw", "Subscribe to 'image' (raw) or 'image/compressed'.",
               read_only=True, choices=("raw", "compressed")),
     ParamSpec("qos_reliability", "best_effort", "Input QoS reliability.", read_only=True,
@@ -128,7 +131,7 @@ PARAMS: tuple[ParamSpec, ...] = (
 SPECS: Mapping[str, ParamSpec] = {p.name: p for p in PARAMS}
 # Temporal-mode parameters, passed to the engine as they are and tunable while running.
 TEMPORAL_RUNTIME = ("reuse_threshold", "keyframe_interval", "max_reuse_frames",
-                    "target_latency_ms", "motion_downscale")
+                    "target_latency_ms", "motion_downscale", "low_fusion")
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,7 @@ class NodeConfig:
     max_reuse_frames: int
     target_latency_ms: float
     motion_downscale: int
+    low_fusion: bool
     input_transport: str
     qos_reliability: str
     qos_depth: int

@@ -3,10 +3,10 @@ staleness, resets, and live reconfiguration."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 import torch
+from scenes import scene
 
 from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.engine.factory import build_engine
@@ -22,13 +22,6 @@ R, F = int(BlockPath.REUSE), int(BlockPath.FULL)
 def model():
     torch.set_flush_denormal(True)
     return create_model("swiftnet_lite0", None, torch.device("cpu"))
-
-
-def scene(h: int = 256, w: int = 384, seed: int = 0) -> np.ndarray:
-    """A smooth random scene (textures larger than the flow's patches)."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (h // 24 + 2, w // 24 + 2, 3), dtype=np.uint8)
-    return cv2.resize(small, (w + 48, h + 48), interpolation=cv2.INTER_CUBIC)[24:-24, 24:-24]
 
 
 def block_paths(result, block: int = 128) -> np.ndarray:

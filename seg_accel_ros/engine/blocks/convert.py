@@ -90,9 +90,28 @@ def blocks_to_dense_output(x: BlockTensor, crop: bool = True) -> torch.Tensor:
     return out[:, :, :h, :w] if crop else out
 
 
-def reduce_output(x: BlockTensor, reduce: PixelReduce) -> tuple[torch.Tensor, ...]:
+def fused_low_output(x: BlockTensor, fusion: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """The LOW blocks' output at full and at half resolution, fused with the moved output of
+    their last FULL computation where there is one (:mod:`seg_accel_ros.engine.fusion`).
+    Later frames that REUSE these blocks read the fused output (at half resolution, as for
+    plain LOW blocks)."""
+    low = x.parts[LOW]
+    up = ops.upsample_path(x, LOW, 2, "bilinear")
+    ctx = x.level.frame.reuse
+    moved = ctx.moved_full(x, LOW) if ctx is not None else None
+    if moved is None:
+        return up, low
+    fused = fusion(low, *(m.to(low.dtype) for m in moved), low_up=up)
+    half = F.avg_pool2d(fused, 2)
+    ctx.replace_low_output(x, half)
+    return fused, half
+
+
+def reduce_output(x: BlockTensor, reduce: PixelReduce, fusion: nn.Module | None = None
+                  ) -> tuple[torch.Tensor, ...]:
     """``reduce`` on each path's full-resolution output blocks, its per-pixel maps scattered
-    into ``H x W`` maps: the ``C``-channel map is never assembled."""
+    into ``H x W`` maps: the ``C``-channel map is never assembled. ``fusion``: LOW blocks
+    fused with moved FULL output (temporal frames only, :func:`fused_low_output`)."""
     x = completed(x)
     level = x.level
     frame = level.frame
@@ -110,7 +129,13 @@ def reduce_output(x: BlockTensor, reduce: PixelReduce) -> tuple[torch.Tensor, ..
 
     ctx = frame.reuse
     for path, part in x.parts.items():
-        reduced = reduce(ops.upsample_path(x, LOW, 2, "bilinear") if path == LOW else part)
+        if path != LOW:
+            reduced = reduce(part)
+        elif fusion is not None and ctx is not None:
+            full_res, part = fused_low_output(x, fusion)
+            reduced = reduce(full_res)
+        else:
+            reduced = reduce(ops.upsample_path(x, LOW, 2, "bilinear"))
         scatter(path, reduced)
         if ctx is not None:  # what later frames' REUSE pixels will read (LOW: its own pixels)
             ctx.record_reduced(x, path, reduce(part) if path == LOW else reduced)
@@ -163,6 +188,7 @@ class BlockwiseModel:
         self.last_fallbacks: Counter[str] = Counter()
         self.last_frame: Frame | None = None
         self.last_cache: FeatureCache | None = None
+        self.fusion: nn.Module | None = None  # LOW-block fusion in temporal frames
         self._scratch = Scratch()
 
     def grid(self, height: int, width: int) -> BlockGrid:
@@ -190,7 +216,7 @@ class BlockwiseModel:
         with self._temporal(x, paths, temporal) as frame:
             out = self._forward(x, frame)
             if isinstance(out, BlockTensor):
-                return reduce_output(out, reduce)
+                return reduce_output(out, reduce, self.fusion)
             if isinstance(out, torch.Tensor) and out.dim() == 4:
                 return tuple(m[0] for m in reduce(out))
         raise TypeError(f"per_pixel needs a module returning one 4-D map, got {type(out)}")
@@ -206,7 +232,7 @@ class BlockwiseModel:
         if temporal is None:
             yield frame
             return
-        frame.reuse = ReuseContext(frame, *temporal)
+        frame.reuse = ReuseContext(frame, *temporal, track_full=self.fusion is not None)
         try:
             yield frame
             self.last_cache = frame.reuse.cache()

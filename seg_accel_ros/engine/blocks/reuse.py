@@ -83,6 +83,8 @@ class FeatureCache:
     frame_id: int
     ops: tuple[OpMaps, ...]
     indexes: dict[LevelKey, np.ndarray]  # rows*bf x cols*bf source codes
+    # the output level's last-FULL index (fusion, see ReuseContext.moved_full): level, codes
+    full_index: tuple[LevelKey, np.ndarray] | None = None
 
     def nbytes(self) -> int:
         """Bytes of feature tables held (each tensor counted once)."""
@@ -164,6 +166,15 @@ def _take(table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return F.embedding(rows, table) if table.dim() == 2 else table[rows]
 
 
+def _frames_in(index: np.ndarray) -> set[int]:
+    """Frame ids the source codes of ``index`` (non-negative) point into."""
+    if index.size == 0:
+        return set()
+    ids = index >> (_ROW_BITS + 2)
+    low = int(ids.min())
+    return set((np.flatnonzero(np.bincount((ids - low).ravel())) + low).tolist())
+
+
 def map_key(x: BlockTensor) -> MapKey:
     return x.level.bf, tuple(x.level.ext[FULL]), int(x.shape[1])
 
@@ -171,8 +182,8 @@ def map_key(x: BlockTensor) -> MapKey:
 class ReuseContext:
     """One frame's access to the cache: completes maps with REUSE blocks, records its own."""
 
-    def __init__(self, frame: Frame, previous: FeatureCache | None, motion: MotionField | None
-                 ) -> None:
+    def __init__(self, frame: Frame, previous: FeatureCache | None, motion: MotionField | None,
+                 track_full: bool = False) -> None:
         if frame.reused and (previous is None or previous.grid != frame.grid or motion is None):
             raise CacheMissError("REUSE blocks need a cache of the same frame size and a "
                                  "motion field")
@@ -186,6 +197,9 @@ class ReuseContext:
         self.indexes: dict[LevelKey, np.ndarray] = {}
         self._reuse_codes: dict[LevelKey, torch.Tensor] = {}
         self._op_of: dict[int, OpMaps] = {}  # id of a completed map -> its recorded op
+        self._moved: dict[tuple[int, LevelKey], tuple[np.ndarray, np.ndarray]] = {}
+        self.track_full = track_full
+        self._full_index: tuple[LevelKey, np.ndarray] | None = None
 
     def complete(self, x: BlockTensor) -> BlockTensor:
         """``x`` with its REUSE blocks attached (``x.reused``); its map recorded."""
@@ -220,6 +234,41 @@ class ReuseContext:
         if op is not None:
             op.reduced.setdefault(self.frame_id, {})[path] = tuple(m.reshape(-1) for m in maps)
 
+    def replace_low_output(self, x: BlockTensor, low_map: torch.Tensor) -> None:
+        """Later frames read ``low_map`` (``n x C x bf/2 x bf/2``) for the completed output
+        ``x``'s LOW blocks: the fused output, not the plain LOW one."""
+        op = self._op_of.get(id(x))
+        if op is not None:
+            op.tables[self.frame_id][LOW] = pixel_table(low_map)
+
+    def moved_full(self, x: BlockTensor, path: int
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """For the ``path`` blocks of the completed output ``x``: the output of the last FULL
+        computation of what they show, moved here (``n x C x bf x bf``), where one exists
+        (``n x 1 x bf x bf`` valid mask) and how many frames ago (same shape). None when no
+        pixel has one."""
+        op = self._op_of.get(id(x))
+        if op is None or not self.track_full:
+            return None
+        level_key = op.key[:2]
+        bf, c = op.key[0], op.key[2]
+        index = self._full(level_key)
+        g = self.frame.grid
+        gy, gx = (t.numpy() for t in self.frame.block_coords_cpu(path))
+        cells = index.reshape(g.rows, bf, g.cols, bf)[gy, :, gx, :]
+        valid = cells >= 0
+        if not valid.any():
+            return None
+        codes_np = np.where(valid, cells, cells[valid][0])
+        codes = torch.from_numpy(np.ascontiguousarray(codes_np).ravel()).to(self.frame.device)
+        values = _gather(codes, lambda grp: op.tables[grp >> 2][FULL])
+        n = gy.size
+        moved = values.view(n, bf, bf, c).permute(0, 3, 1, 2)
+        mask = torch.from_numpy(valid).to(moved.device, moved.dtype)[:, None]
+        age = self.frame_id - (codes_np >> (_ROW_BITS + 2))
+        age_t = torch.from_numpy(age.astype(np.float32)).to(moved.device, moved.dtype)[:, None]
+        return moved * mask, mask, age_t
+
     def replay(self) -> ReusedBlocks:
         """All blocks REUSE: nothing runs; every index moves. Returns the output map's blocks."""
         if self.previous is None or not self.previous.ops:
@@ -238,12 +287,17 @@ class ReuseContext:
             self._index(level_key)
         live: set[int] = set()
         for index in self.indexes.values():
-            ids = index >> (_ROW_BITS + 2)
-            live.update(np.flatnonzero(np.bincount((ids - ids.min()).ravel())) + int(ids.min()))
-        ops = tuple(OpMaps(op.key, {f: t for f, t in op.tables.items() if f in live},
+            live.update(_frames_in(index))
+        full_live: set[int] = set()
+        if self.track_full and self.ops:
+            full = self._full(self.ops[-1].key[:2])
+            full_live = _frames_in(full[full >= 0])
+        ops = tuple(OpMaps(op.key, {f: t for f, t in op.tables.items()
+                                    if f in live or (f in full_live and op is self.ops[-1])},
                            {f: r for f, r in op.reduced.items() if f in live})
                     for op in self.ops)
-        return FeatureCache(self.frame.grid, self.frame_id, ops, dict(self.indexes))
+        return FeatureCache(self.frame.grid, self.frame_id, ops, dict(self.indexes),
+                            self._full_index)
 
     def _previous_op(self, k: int, key: MapKey) -> OpMaps:
         ops = self.previous.ops if self.previous is not None else ()
@@ -275,29 +329,63 @@ class ReuseContext:
         index = self.indexes.get(level_key)
         if index is not None:
             return index
-        bf, ext = level_key
+        bf = level_key[0]
         frame = self.frame
         g = frame.grid
         grid4 = np.empty((g.rows, bf, g.cols, bf), np.int64)
-        ar = np.arange(bf)
         for p in frame.present:
-            gy, gx = (t.numpy() for t in frame.block_coords_cpu(p))
-            slot = np.arange(gy.size)[:, None, None]
-            if p == LOW:
-                b2 = bf // 2
-                rows = slot * (b2 * b2) + (ar // 2)[None, :, None] * b2 + (ar // 2)[None, None, :]
-            else:
-                rows = slot * (bf * bf) + ar[None, :, None] * bf + ar[None, None, :]
-            grid4[gy, :, gx, :] = encode(self.frame_id, p, rows)
+            self._own_rows(grid4, p, bf)
         if frame.reused:
             prev_index = self.previous.indexes.get(level_key) if self.previous else None
             if prev_index is None:
                 raise CacheMissError(f"no source index for level {level_key}")
-            gy, gx = (t.numpy() for t in frame.block_coords_cpu(REUSE))
-            sy, sx = self._moved_positions(gy, gx, bf, ext)
-            grid4[gy, :, gx, :] = prev_index[sy, sx]
+            self._move(grid4, prev_index, REUSE, level_key)
         index = self.indexes[level_key] = grid4.reshape(g.rows * bf, g.cols * bf)
         return index
+
+    def _full(self, level_key: LevelKey) -> np.ndarray:
+        """The level's last-FULL index: like the source index, but LOW and REUSE pixels take
+        the previous last-FULL index at the position they moved from; -1: none yet."""
+        if self._full_index is not None and self._full_index[0] == level_key:
+            return self._full_index[1]
+        bf = level_key[0]
+        frame = self.frame
+        g = frame.grid
+        grid4 = np.full((g.rows, bf, g.cols, bf), -1, np.int64)
+        if FULL in frame.present:
+            self._own_rows(grid4, FULL, bf)
+        previous = self.previous.full_index if self.previous is not None else None
+        if previous is not None and previous[0] == level_key and self.motion is not None:
+            for p, here in ((LOW, LOW in frame.present), (REUSE, frame.reused)):
+                if here:
+                    self._move(grid4, previous[1], p, level_key)
+        index = grid4.reshape(g.rows * bf, g.cols * bf)
+        self._full_index = (level_key, index)
+        return index
+
+    def _own_rows(self, grid4: np.ndarray, path: int, bf: int) -> None:
+        """Point the ``path`` blocks of ``grid4`` (rows x bf x cols x bf) at their own rows
+        of this frame's table (LOW pixels: the half-resolution pixel they lie in)."""
+        gy, gx = (t.numpy() for t in self.frame.block_coords_cpu(path))
+        ar = np.arange(bf)
+        slot = np.arange(gy.size)[:, None, None]
+        if path == LOW:
+            b2 = bf // 2
+            rows = slot * (b2 * b2) + (ar // 2)[None, :, None] * b2 + (ar // 2)[None, None, :]
+        else:
+            rows = slot * (bf * bf) + ar[None, :, None] * bf + ar[None, None, :]
+        grid4[gy, :, gx, :] = encode(self.frame_id, path, rows)
+
+    def _move(self, grid4: np.ndarray, previous: np.ndarray, path: int, level_key: LevelKey
+              ) -> None:
+        """The ``path`` blocks of ``grid4`` take ``previous`` (the last frame's index) at
+        the positions the motion says their pixels came from."""
+        gy, gx = (t.numpy() for t in self.frame.block_coords_cpu(path))
+        key = (path, level_key)
+        moved = self._moved.get(key)
+        if moved is None:
+            moved = self._moved[key] = self._moved_positions(gy, gx, *level_key)
+        grid4[gy, :, gx, :] = previous[moved[0], moved[1]]
 
     def _moved_positions(self, gy: np.ndarray, gx: np.ndarray, bf: int, ext: tuple[int, int]
                          ) -> tuple[np.ndarray, np.ndarray]:
