@@ -36,6 +36,7 @@ setup(
             f"seg_accel_demo = {PACKAGE}.tools.demo:main",
             f"seg_accel_to_bag = {PACKAGE}.tools.to_bag:main",
             f"seg_accel_headroom = {PACKAGE}.tools.headroom:main",
+            f"seg_accel_train_fusion = {PACKAGE}.tools.train_fusion:main",
         ],
     },
 )
