@@ -3,10 +3,10 @@
 The dense network is the teacher (see :mod:`seg_accel_ros.training.fusion`); the examples
 are the LOW blocks the temporal engine sends to the fusion, on CamVid train images preceded
 by a frame of random ego-motion and on video clips. Never CamVid val or test. Example (the
-bundled weights, about 10 minutes on two CPU cores)::
+bundled weights, about 9 minutes on two CPU cores)::
 
     seg_accel_train_fusion --video ../shared/data/video/lanes_960x540_25fps.mp4 \
-        --out seg_accel_ros/models/weights/fusion_swiftnet_lite0.pt
+        --camvid-root ../shared/data/camvid --reuse-threshold 4 --threads 2 --epochs 15
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from seg_accel_ros.training.fusion import (
     EngineTeacher,
     agreement_with_dense,
     chunks,
-    still_pairs,
+    still_streams,
     train_fusion,
 )
 
@@ -83,8 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         train = CamVid("train", args.camvid_root)
         n = min(len(train), args.max_images or len(train))
-        sequences.append(([before, image] for before, image, _ in
-                          still_pairs((train[i][0] for i in range(n)), gaps, rng)))
+        sequences.append(still_streams((train[i][0] for i in range(n)), gaps, rng))
     for clip in args.video:
         sequences.append(chunks(video_frames(clip), args.clip_length))
     t0 = time.perf_counter()

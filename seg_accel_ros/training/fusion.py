@@ -44,8 +44,9 @@ def ego_motion(image_rgb: np.ndarray, gap: int, rng: np.random.Generator) -> np.
 
 @dataclass
 class FusionExample:
-    """One crop, in float16: LOW logits (C x h x w); moved FULL logits, where they exist
-    (1 x 2h x 2w), their age in frames (1 x 2h x 2w) and the dense target (C x 2h x 2w)."""
+    """One block, in float16: LOW logits (C x h x w), moved FULL logits (C x 2h x 2w), where
+    they exist (valid, 1 x 2h x 2w), their age in frames (1 x 2h x 2w) and the dense target
+    (C x 2h x 2w)."""
 
     low: torch.Tensor
     moved_full: torch.Tensor
@@ -82,6 +83,10 @@ class EngineTeacher:
 
     def _examples(self, frame: np.ndarray, low: torch.Tensor, moved: torch.Tensor,
                   valid: torch.Tensor, age: torch.Tensor) -> list[FusionExample]:
+        usable = np.flatnonzero(valid.flatten(1).mean(1).numpy() > 0.5)
+        picked = self.rng.permutation(usable)[:self.blocks_per_frame]
+        if picked.size == 0:
+            return []
         layout = self.engine.blocks.model.last_frame
         b = self.engine.block_size
         rows, cols = layout.grid.shape
@@ -90,8 +95,6 @@ class EngineTeacher:
         h, w = dense.shape[2:]
         dense = F.pad(dense, (0, cols * b - w, 0, rows * b - h), mode="replicate")[0]
         gy, gx = (t.numpy() for t in layout.block_coords_cpu(LOW))
-        usable = np.flatnonzero(valid.flatten(1).mean(1).numpy() > 0.5)
-        picked = self.rng.permutation(usable)[:self.blocks_per_frame]
         return [FusionExample(
             low[i].half(), moved[i].half(), valid[i].half(), age[i].half(),
             dense[:, gy[i] * b:(gy[i] + 1) * b, gx[i] * b:(gx[i] + 1) * b].half().clone())
@@ -110,12 +113,12 @@ def chunks(frames: Iterable[np.ndarray], length: int) -> Iterator[list[np.ndarra
         yield run
 
 
-def still_pairs(images: Iterable[np.ndarray], gaps: tuple[int, ...], rng: np.random.Generator
-                ) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
-    """(synthetic earlier frame, image, gap) for still images (:func:`ego_motion`)."""
+def still_streams(images: Iterable[np.ndarray], gaps: tuple[int, ...],
+                  rng: np.random.Generator) -> Iterator[list[np.ndarray]]:
+    """[synthetic earlier frame, image] per still image, ``gaps`` frames of
+    :func:`ego_motion` apart."""
     for image in images:
-        gap = int(rng.choice(gaps))
-        yield ego_motion(image, gap, rng), image, gap
+        yield [ego_motion(image, int(rng.choice(gaps)), rng), image]
 
 
 def fst_loss(fused: torch.Tensor, target: torch.Tensor, ce_weight: float = 1.0
