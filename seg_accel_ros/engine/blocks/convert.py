@@ -38,7 +38,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from seg_accel_ros.engine.blocks import ops
-from seg_accel_ros.engine.blocks.gather import dense_from_blocks, grid_view, image_to_blocks
+from seg_accel_ros.engine.blocks.gather import (
+    dense_from_blocks,
+    downsample_avg2,
+    grid_view,
+    image_to_blocks,
+    put_blocks,
+)
 from seg_accel_ros.engine.blocks.grid import BlockGrid
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, REUSE, Frame, Level, Scratch
 from seg_accel_ros.engine.blocks.reuse import (
@@ -84,7 +90,7 @@ def blocks_to_dense_output(x: BlockTensor, crop: bool = True) -> torch.Tensor:
         cells = grid_view(canvas, rows, cols, b)
     for path, part in parts.items():
         gy, gx = frame.block_coords(path)
-        cells[gy, gx] = part if planar else part.permute(0, 2, 3, 1)
+        put_blocks(cells, gy, gx, part if planar else part.permute(0, 2, 3, 1))
     h, w = level.ext[FULL]
     out = canvas[None] if planar else canvas.permute(2, 0, 1)[None]
     return out[:, :, :h, :w] if crop else out
@@ -125,7 +131,7 @@ def reduce_output(x: BlockTensor, reduce: PixelReduce, fusion: nn.Module | None 
         for i, m in enumerate(reduced):
             if i == len(maps):
                 maps.append(m.new_empty((rows * b, cols * b)))
-            grid_view(maps[i][..., None], rows, cols, b)[gy, gx] = m[..., None]
+            put_blocks(grid_view(maps[i][..., None], rows, cols, b), gy, gx, m[..., None])
 
     ctx = frame.reuse
     for path, part in x.parts.items():
@@ -270,7 +276,7 @@ class BlockwiseModel:
         if path == FULL:
             return self.module(x)
         h, w = int(x.shape[2]), int(x.shape[3])
-        low = F.avg_pool2d(F.pad(x, (0, w % 2, 0, h % 2)), 2)
+        low = downsample_avg2(F.pad(x, (0, w % 2, 0, h % 2)) if h % 2 or w % 2 else x)
         low_hw = tuple(low.shape[2:])
 
         def up(v: Any) -> Any:

@@ -46,14 +46,42 @@ def grid_view(hwc: torch.Tensor, rows: int, cols: int, b: int) -> torch.Tensor:
     return hwc.unflatten(0, (rows, b)).unflatten(2, (cols, b)).permute(0, 2, 1, 3, 4)
 
 
+# Above this many blocks, one advanced-index assignment beats a copy per block.
+PUT_LOOP_MAX = 1024
+
+
+def put_blocks(cells: torch.Tensor, gy: torch.Tensor, gx: torch.Tensor,
+               blocks: torch.Tensor) -> None:
+    """``cells[gy, gx] = blocks`` for a ``rows x cols x ...`` view of a map (:func:`grid_view`).
+
+    One ``copy_`` per block: an advanced-index assignment into a strided view is 3-4x slower
+    on CPU for the tens of blocks a frame has.
+    """
+    if gy.numel() > PUT_LOOP_MAX:
+        cells[gy, gx] = blocks
+        return
+    for i, (y, x) in enumerate(zip(gy.tolist(), gx.tolist(), strict=True)):
+        cells[y, x].copy_(blocks[i])
+
+
 def upsample_nearest2(x: torch.Tensor) -> torch.Tensor:
     """2x nearest upsampling (how a LOW block looks to a FULL neighbour)."""
     return F.interpolate(x, scale_factor=2, mode="nearest")
 
 
 def downsample_avg2(x: torch.Tensor) -> torch.Tensor:
-    """2x2 average pooling (how a FULL block looks to a LOW neighbour)."""
-    return F.avg_pool2d(x, 2)
+    """2x2 average pooling (how a FULL block looks to a LOW neighbour).
+
+    On channels-last float maps two strided sums (rows, then column pairs) replace
+    ``avg_pool2d``, which is 5x slower there (a 720p RGB image: 1.4 ms instead of 8 ms).
+    """
+    if not (x.dim() == 4 and x.is_floating_point() and x.is_contiguous(memory_format=CL)):
+        return F.avg_pool2d(x, 2)
+    h, w = x.shape[-2] // 2, x.shape[-1] // 2
+    hwc = x.permute(0, 2, 3, 1)[:, : 2 * h, : 2 * w].unflatten(1, (h, 2))
+    rows = hwc[:, :, 0] + hwc[:, :, 1]  # N x h x 2w x C
+    pairs = rows.unflatten(2, (w, 2))
+    return (pairs[:, :, :, 0] + pairs[:, :, :, 1]).mul_(0.25).permute(0, 3, 1, 2)
 
 
 def to_resolution(x: torch.Tensor, src: int, dst: int) -> torch.Tensor:

@@ -18,7 +18,7 @@ from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed, register
 
 # Upsampled maps with at most this many channels (logits) are made channel-planar (NCHW):
 # per-pixel reductions over channels (softmax, argmax) are much slower on channels-last.
-PLANAR_CHANNELS = 32
+PLANAR_CHANNELS = 0
 
 
 def integer_factor(level: Level, size: Any, scale_factor: Any) -> int:

@@ -31,7 +31,12 @@ from seg_accel_ros.engine.blocks.blockpad import (
     pad_blocks,
     pad_plan,
 )
-from seg_accel_ros.engine.blocks.gather import channels_last, grid_view, to_resolution
+from seg_accel_ros.engine.blocks.gather import (
+    channels_last,
+    grid_view,
+    put_blocks,
+    to_resolution,
+)
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, Level
 from seg_accel_ros.engine.blocks.ops.common import NotLocal, bind, block_op, out_extent, pair
 from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed, register, with_reused
@@ -105,7 +110,8 @@ def _canvas_op(x: BlockTensor, path: int, value: float,
     cells = grid_view(canvas, rows, cols, b)
     for q, part in with_reused(x).items():
         gy, gx = frame.block_coords(q)
-        cells[gy, gx] = channels_last(to_resolution(part, q, path)).permute(0, 2, 3, 1)
+        put_blocks(cells, gy, gx,
+                   channels_last(to_resolution(part, q, path)).permute(0, 2, 3, 1))
     hv, wv = level.ext[path]
     canvas[hv:].fill_(value)
     canvas[:, wv:].fill_(value)
@@ -186,9 +192,6 @@ def _windowed(x: BlockTensor, kernel: tuple[int, int], stride: tuple[int, int],
 
 RING_MIN_BLOCK = 32  # below, halo strips are most of the block: gather the padded batch
 COPY_COST = 8.0  # multiply-adds a copied pixel (per channel) is worth, roughly
-# Upsampled maps with at most this many channels (logits) are made channel-planar (NCHW):
-# per-pixel reductions over channels (softmax, argmax) are much slower on channels-last.
-PLANAR_CHANNELS = 32
 STRATEGIES = ("gather", "ring", "canvas")
 _FORCED: list[str | None] = [None]
 

@@ -1,0 +1,37 @@
+"""Per-pixel labels and confidence from logits (engine/result.py)."""
+
+import pytest
+import torch
+
+from seg_accel_ros.engine.result import REDUCE_CHUNK, labels_and_confidence
+
+
+def _reference(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    conf, labels = torch.softmax(logits.float(), dim=1).max(dim=1)
+    return labels, conf
+
+
+@pytest.mark.parametrize("shape", [(1, 11, 3 * REDUCE_CHUNK // (11 * 200) + 5, 200),
+                                   (4, 5, 17, 9), (1, 1, 4, 4), (2, 3, 0, 5)])
+@pytest.mark.parametrize("layout", ["planar", "channels_last", "half"])
+def test_labels_are_the_argmax_and_confidence_the_max_softmax_probability(shape, layout):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(*shape, generator=g) * 4
+    if layout == "channels_last":
+        logits = logits.contiguous(memory_format=torch.channels_last)
+    elif layout == "half":
+        logits = logits.half()
+    labels, conf = labels_and_confidence(logits)
+    ref_labels, ref_conf = _reference(logits)
+    assert labels.shape == conf.shape == (shape[0], *shape[2:])
+    assert torch.equal(labels, ref_labels)
+    torch.testing.assert_close(conf, ref_conf, atol=1e-6, rtol=1e-5)
+
+
+def test_ties_go_to_the_lowest_class_id():
+    logits = torch.zeros(1, 4, 2, 3)
+    logits[:, 2] = 1.0
+    logits[:, 3] = 1.0
+    labels, conf = labels_and_confidence(logits)
+    assert (labels == 2).all()
+    torch.testing.assert_close(conf, torch.full_like(conf, 1 / (2 + 2 * torch.e ** -1)))
