@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoding", default="rgb8")
     ap.add_argument("--source", default="", help="video/folder (default: highway clip or "
                                                   "generated frames)")
-    ap.add_argument("--fractions", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0",
+    ap.add_argument("--fractions", default="0,0.1,0.2,0.25,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0",
                     help="blocks suite: FULL fractions of the curve")
     ap.add_argument("--repeats", type=int, default=5, help="blocks suite: timed rounds")
     ap.add_argument("--block-size", type=int, default=128)
