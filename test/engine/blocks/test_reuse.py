@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seg_accel_ros.engine.blocks import BlockEngine
-from seg_accel_ros.engine.blocks.reuse import CacheMissError, MotionField
+from seg_accel_ros.engine.blocks.reuse import CacheMissError, MotionField, split_by_source
 from seg_accel_ros.engine.result import BlockPath
 
 NETS = ("resnet_like", "unet_like", "swiftnet_lite0", "cgnet", "espnet")
@@ -145,3 +145,17 @@ def test_reuse_pixels_take_the_recorded_reductions_of_earlier_frames(make_net, m
     for a, b in zip(fast, slow, strict=True):
         assert torch.equal(a[0], b[0])
         assert (a[1] - b[1]).abs().max().item() <= TOL
+
+
+def test_codes_split_by_the_frame_and_path_they_point_into():
+    def code(frame_id: int, path: int, row: int) -> int:
+        return (((frame_id << 2) | path) << 32) | row
+
+    codes = torch.tensor([code(7, 2, 5), code(3, 1, 0), code(7, 2, 1), code(900_000, 0, 9)])
+    split = split_by_source(codes)
+    assert [g for g, _, _ in split] == [(3 << 2) | 1, (7 << 2) | 2, (900_000 << 2) | 0]
+    assert [p.tolist() for _, p, _ in split] == [[1], [0, 2], [3]]
+    assert [r.tolist() for _, _, r in split] == [[0], [5, 1], [9]]
+    (group, pos, rows), = split_by_source(codes[[0, 2]])
+    assert (group, pos, rows.tolist()) == ((7 << 2) | 2, None, [5, 1])
+    assert split_by_source(codes[:0]) == []
