@@ -69,8 +69,8 @@ def output_parts(x: BlockTensor) -> dict[int, torch.Tensor]:
 def blocks_to_dense_output(x: BlockTensor, crop: bool = True) -> torch.Tensor:
     """The network output as a dense map at full resolution (:func:`output_parts` scattered).
 
-    The map has the blocks' memory layout (channel-planar for logits, else channels-last), so
-    that scattering needs no transposition. ``crop=False`` keeps the whole grid (what lies
+    The map has the blocks' memory layout (channels-last, or channel-planar when every part
+    is), so that scattering needs no transposition. ``crop=False`` keeps the whole grid (what lies
     past the valid extent is undefined).
     """
     x = completed(x)

@@ -16,10 +16,6 @@ from seg_accel_ros.engine.blocks.ops.common import NotLocal, bind, block_op, pai
 from seg_accel_ros.engine.blocks.ops.windowed import RING_MIN_BLOCK, gather_strip
 from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed, register
 
-# Upsampled maps with at most this many channels (logits) are made channel-planar (NCHW):
-# per-pixel reductions over channels (softmax, argmax) are much slower on channels-last.
-PLANAR_CHANNELS = 0
-
 
 def integer_factor(level: Level, size: Any, scale_factor: Any) -> int:
     """The integer upsampling factor of an interpolate call, or raise :class:`NotLocal`."""
@@ -55,10 +51,8 @@ def _upsample_ring(x: BlockTensor, path: int, f: int) -> torch.Tensor:
     outermost output rows / columns, which read the neighbours, redone from 3-pixel strips."""
     level = x.level
     b = level.block(path)
-    src = x.parts[path]
-    if src.shape[1] <= PLANAR_CHANNELS:  # logits: keep the big upsampled map channel-planar
-        src = src.contiguous()
-    out = F.interpolate(src, scale_factor=f, mode="bilinear", align_corners=False)
+    # Channels-last in and out: 2x faster than upsampling a channel-planar copy of logits.
+    out = F.interpolate(x.parts[path], scale_factor=f, mode="bilinear", align_corners=False)
     tables = {p: pixel_table(t) for p, t in x.parts.items()}  # converted once for all strips
     r = f // 2
     if r == 0:
