@@ -46,6 +46,9 @@ def labels_and_confidence(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     n, c, h, w = x.shape
     labels = torch.empty((n, h, w), dtype=torch.long, device=x.device)
     conf = torch.empty((n, h, w), dtype=torch.float32, device=x.device)
+    if x.device.type != "cpu":  # chunks only help a CPU cache; on a GPU they are launches
+        _reduce_chunk(x, labels, conf)
+        return labels, conf
     rows = max(1, REDUCE_CHUNK // max(1, c * w))
     for i in range(n):
         for y in range(0, h, rows):
