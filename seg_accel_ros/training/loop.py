@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -42,6 +43,8 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every_s: float = 300.0
     amp: bool = True  # fp16 autocast on CUDA (ignored on CPU)
+    low_weight: float = 0.0  # weight of the LOW-path loss (see :func:`low_path_logits`)
+    validate_at_start: bool = False  # fine-tuning: the starting weights set the bar to beat
     extra: dict[str, Any] = field(default_factory=dict)  # recorded in checkpoints and the log
 
 
@@ -117,13 +120,28 @@ def build_optimizer(model: nn.Module, lr: float, encoder_lr_ratio: float = 0.25,
     ])
 
 
+def low_path_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What the block engine's LOW path shows for ``x``: the network on the 2x2-averaged input,
+    its output upsampled bilinearly to ``x``'s size."""
+    low = model(F.avg_pool2d(x, 2))
+    return F.interpolate(low, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
 class StepRunner:
-    """One optimisation step on one batch: normalise on device, forward, loss, backward, step."""
+    """One optimisation step on one batch: normalise on device, forward, loss, backward, step.
+
+    ``low_weight`` > 0 adds that share of the same loss on the LOW path's output
+    (:func:`low_path_logits`): the network learns to segment at full resolution from a
+    half-resolution input too, which is what LOW blocks ask of it (SegBlocks trains its
+    networks with the block execution for the same reason).
+    """
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
-                 preprocessing: Preprocessing, device: torch.device, amp: bool = True) -> None:
+                 preprocessing: Preprocessing, device: torch.device, amp: bool = True,
+                 low_weight: float = 0.0) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.preprocessing, self.device = preprocessing, device
+        self.low_weight = low_weight
         self.cuda = device.type == "cuda"
         self.amp = amp and self.cuda
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -139,7 +157,10 @@ class StepRunner:
         autocast = (torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext())
         with autocast:
             logits = self.model(x)
+            low = low_path_logits(self.model, x) if self.low_weight > 0 else None
         loss = self.loss_fn(logits.float(), y)
+        if low is not None:
+            loss = loss + self.low_weight * self.loss_fn(low.float(), y)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -150,8 +171,9 @@ class StepRunner:
 @torch.inference_mode()
 def evaluate(model: nn.Module, samples: Sequence[tuple[np.ndarray, np.ndarray]],
              preprocessing: Preprocessing, num_classes: int, device: torch.device,
-             amp: bool = True) -> ConfusionMatrix:
-    """Confusion matrix of ``model`` on full-size ``(image, labels)`` samples, one at a time."""
+             amp: bool = True, low: bool = False) -> ConfusionMatrix:
+    """Confusion matrix of ``model`` on full-size ``(image, labels)`` samples, one at a time
+    (``low``: of its LOW path, :func:`low_path_logits`)."""
     model.eval()
     cm = ConfusionMatrix(num_classes)
     cuda = device.type == "cuda"
@@ -160,7 +182,7 @@ def evaluate(model: nn.Module, samples: Sequence[tuple[np.ndarray, np.ndarray]],
         if cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.float16) if cuda and amp else nullcontext():
-            logits = model(x)
+            logits = low_path_logits(model, x) if low else model(x)
         cm.update(logits[0, :num_classes].argmax(0), torch.from_numpy(labels),
                   ignore_index=CAMVID_IGNORE_INDEX)
     return cm
@@ -190,7 +212,7 @@ class Trainer:
         self.optimizer = build_optimizer(model, config.lr, config.encoder_lr_ratio,
                                          config.weight_decay)
         self.step_runner = StepRunner(model, loss_fn, self.optimizer, preprocessing, device,
-                                      config.amp)
+                                      config.amp, config.low_weight)
         self.steps_per_epoch = len(train_set) // config.batch_size
         if self.steps_per_epoch == 0:
             raise ValueError(f"batch size {config.batch_size} > {len(train_set)} training samples")
@@ -238,20 +260,30 @@ class Trainer:
         return self.step >= self.total_steps or self.progress() >= 1.0
 
     def validate(self) -> float | None:
+        """Validation mIoU; with a LOW-path loss also the LOW path's, and the score that picks
+        the exported weights is then the mean of both (what the training optimises)."""
         if not self.val_samples:
             return None
         t0 = time.perf_counter()
-        cm = evaluate(self.model, self.val_samples, self.preprocessing, self.num_classes,
-                      self.device, self.config.amp)
+        args = (self.model, self.val_samples, self.preprocessing, self.num_classes,
+                self.device, self.config.amp)
+        cm = evaluate(*args)
         miou = cm.mean_iou() * 100.0
         iou = [round(float(v) * 100, 2) for v in cm.iou()]
-        self.log.write({"event": "val", "epoch": self.epoch, "step": self.step,
-                        "miou": round(miou, 2), "pixel_acc": round(cm.pixel_accuracy() * 100.0, 2),
-                        "iou": iou, "val_s": round(time.perf_counter() - t0, 1)})
-        if self.best_miou is None or miou > self.best_miou:
-            self.best_miou = miou
+        record = {"event": "val", "epoch": self.epoch, "step": self.step,
+                  "miou": round(miou, 2), "pixel_acc": round(cm.pixel_accuracy() * 100.0, 2),
+                  "iou": iou}
+        score = miou
+        if self.config.low_weight > 0:
+            low_miou = evaluate(*args, low=True).mean_iou() * 100.0
+            score = (miou + low_miou) / 2
+            record.update(low_miou=round(low_miou, 2), score=round(score, 2))
+        record["val_s"] = round(time.perf_counter() - t0, 1)
+        self.log.write(record)
+        if self.best_miou is None or score > self.best_miou:
+            self.best_miou = score
             save_checkpoint(self.out_dir / "best.pt", model=self.model.state_dict(),
-                            epoch=self.epoch, step=self.step, miou=miou)
+                            epoch=self.epoch, step=self.step, miou=miou, score=score)
             self.export()
         return miou
 
@@ -268,6 +300,8 @@ class Trainer:
         self.log.write({"event": "start", "steps_per_epoch": self.steps_per_epoch,
                         "total_steps": self.total_steps, "device": str(self.device),
                         "config": json.loads(json.dumps(asdict(cfg), default=str))})
+        if cfg.validate_at_start and self.step == 0 and cfg.val_every:
+            self.validate()
         t_last = time.perf_counter()
         t_ckpt = t_last
         window: list[float] = []

@@ -160,3 +160,45 @@ def test_trains_on_camvid_train_only(camvid_root: Path) -> None:
         from seg_accel_ros.datasets.camvid import CamVid
 
         assert not names & {s.image_path.name for s in CamVid(split, camvid_root).samples}
+
+
+def test_low_path_loss_is_the_loss_on_the_upsampled_half_resolution_output() -> None:
+    """With ``low_weight`` the step's loss adds the loss of the network on the 2x2-averaged
+    input, upsampled back: what the block engine's LOW blocks show."""
+    from seg_accel_ros.training.loop import low_path_logits
+
+    torch.manual_seed(0)
+    model = torch.nn.Conv2d(3, 11, 3, padding=1)  # no BatchNorm: train and eval agree
+    images = torch.randint(0, 256, (2, 3, 64, 96), dtype=torch.uint8)
+    labels = torch.randint(0, 11, (2, 64, 96))
+    x = IMAGENET.normalize(images.float())
+    with torch.no_grad():
+        low = low_path_logits(model, x)
+        expected = F.interpolate(model(F.avg_pool2d(x, 2)), scale_factor=2, mode="bilinear")
+        torch.testing.assert_close(low, expected)
+        loss_fn = build_loss("ce")
+        dense_loss, low_loss = float(loss_fn(model(x), labels)), float(loss_fn(low, labels))
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the step only reports the loss
+    for weight in (0.0, 0.5):
+        step = StepRunner(model, loss_fn, opt, IMAGENET, torch.device("cpu"), low_weight=weight)
+        assert step(images, labels) == pytest.approx(dense_loss + weight * low_loss, rel=1e-5)
+
+
+def test_fine_tuning_validates_the_starting_weights_and_the_low_path(tmp_path: Path) -> None:
+    """``--init`` + ``--low-weight``: the first val record is the starting point, every val
+    record has the LOW path's mIoU and the score (their mean) that picks the export."""
+    out, export = tmp_path / "run", tmp_path / "weights.pt"
+    start = tmp_path / "start.pt"
+    from seg_accel_ros.tools.train import build_training_model
+    from seg_accel_ros.training.checkpoint import export_weights
+
+    export_weights(build_training_model("swiftnet_lite0"), start)
+    assert main(["--data", "synthetic", "--batch-size", "2", "--crop", "64", "64",
+                 "--epochs", "1", "--val-every", "1", "--val-subset", "2", "--workers", "0",
+                 "--max-steps", "2", "--low-weight", "0.5", "--init", str(start),
+                 "--out", str(out), "--export", str(export)]) == 0
+    vals = [e for e in _events(out) if e["event"] == "val"]
+    assert vals[0]["step"] == 0 and len(vals) == 2
+    for v in vals:
+        assert v["score"] == pytest.approx((v["miou"] + v["low_miou"]) / 2, abs=0.01)
+    assert export.is_file()
