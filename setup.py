@@ -37,6 +37,7 @@ setup(
             f"seg_accel_to_bag = {PACKAGE}.tools.to_bag:main",
             f"seg_accel_headroom = {PACKAGE}.tools.headroom:main",
             f"seg_accel_train_fusion = {PACKAGE}.tools.train_fusion:main",
+            f"seg_accel_train_policy = {PACKAGE}.tools.train_policy:main",
         ],
     },
 )

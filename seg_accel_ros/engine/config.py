@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from seg_accel_ros.engine.temporal_policy import TemporalConfig
 
 ENGINE_MODES = ("dense", "blocks", "temporal")
+BLOCK_POLICIES = ("learned", "complexity")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,9 @@ class EngineConfig:
     num_threads: int = 0  # CPU intra-op threads; 0 keeps torch's default
     block_size: int = 128  # input pixels per block side (blocks and temporal modes)
     full_fraction: float = 0.25  # share of blocks at full resolution (at most, in temporal)
+    # which blocks run FULL: the network's trained scorer ("learned"; the cheap signals when
+    # the network has none) or the cheap signals ("complexity")
+    block_policy: str = "learned"
     reuse_threshold: float = TemporalConfig.reuse_threshold
     keyframe_interval: int = TemporalConfig.keyframe_interval
     max_reuse_frames: int = TemporalConfig.max_reuse_frames
@@ -39,6 +43,9 @@ class EngineConfig:
             raise ValueError(f"block_size must be a multiple of 64, got {self.block_size}")
         if not 0.0 <= self.full_fraction <= 1.0:
             raise ValueError(f"full_fraction must be in [0, 1], got {self.full_fraction}")
+        if self.block_policy not in BLOCK_POLICIES:
+            raise ValueError(f"block_policy must be one of {BLOCK_POLICIES}, "
+                             f"got {self.block_policy!r}")
         if self.num_threads < 0:
             raise ValueError("num_threads must be >= 0")
         self.temporal()  # validates the temporal fields

@@ -12,6 +12,7 @@ import torch
 
 from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.engine.dense import DenseEngine
+from seg_accel_ros.engine.learned_policy import LinearBlockScorer
 from seg_accel_ros.engine.result import FrameResult
 from seg_accel_ros.models.folding import fold_batchnorm
 from seg_accel_ros.models.registry import LoadedModel, create_model
@@ -74,6 +75,21 @@ def inference_model(name: str, weights: str | Path | None = None,
     return replace(model, module=module) if folded else model
 
 
+def block_scorer(config: EngineConfig, model: LoadedModel) -> LinearBlockScorer | None:
+    """The learned FULL/LOW scorer ``config`` asks for: the one bundled for the network and
+    the weights it runs with (a scorer is trained for one set of weights), else None (the
+    cheap complexity signals)."""
+    if config.block_policy != "learned":
+        return None
+    from seg_accel_ros.engine.learned_policy import bundled_scorer
+
+    scorer = bundled_scorer(model.spec.name, model.weights)
+    if scorer is None:
+        log.info("no learned block scorer for %s with %s: FULL blocks follow the cheap "
+                 "complexity signals", model.spec.name, model.weights)
+    return scorer
+
+
 def build_engine(config: EngineConfig) -> Engine:
     """Load the model and wrap it in the engine of ``config.mode``."""
     configure_torch(config)
@@ -86,7 +102,8 @@ def build_engine(config: EngineConfig) -> Engine:
         from seg_accel_ros.engine.policy import ComplexityConfig, ComplexityPolicy
 
         policy = ComplexityPolicy(ComplexityConfig(full_fraction=config.full_fraction),
-                                  block_size=config.block_size)
+                                  block_size=config.block_size,
+                                  scorer=block_scorer(config, model))
         return AdaptiveBlockEngine(model, policy)
     if config.mode == "temporal":
         from seg_accel_ros.engine.fusion import load_fusion
@@ -97,5 +114,6 @@ def build_engine(config: EngineConfig) -> Engine:
             log.info("no trained LOW-block fusion for %s: LOW blocks stay plain",
                      model.spec.name)
         return TemporalEngine(model, config.temporal(), block_size=config.block_size,
-                              fusion=fusion, low_fusion=config.low_fusion)
+                              fusion=fusion, low_fusion=config.low_fusion,
+                              scorer=block_scorer(config, model))
     raise ValueError(f"engine mode {config.mode!r} is not available")

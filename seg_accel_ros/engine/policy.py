@@ -9,17 +9,24 @@ cost well under a millisecond at 720p, each measured per block on a 4x downscale
 
 Each signal is divided by its mean over the frame so that the weights are comparable, and the
 ``full_fraction`` highest-scoring blocks (or those above ``threshold``) run FULL.
+
+A network with a trained scorer (:mod:`~seg_accel_ros.engine.learned_policy`) ranks its blocks
+by the FULL gain that scorer predicts instead.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from seg_accel_ros.engine.result import BlockPath
+
+if TYPE_CHECKING:
+    from seg_accel_ros.engine.learned_policy import LinearBlockScorer
 
 
 @dataclass(frozen=True)
@@ -48,16 +55,21 @@ class ComplexityConfig:
 
 def block_means(values: np.ndarray, grid_shape: tuple[int, int], cell: int) -> np.ndarray:
     """Mean of ``values`` over each ``cell`` x ``cell`` tile; tiles past the edge average the
-    part inside the image (a partial block is judged by what it holds)."""
+    part inside the image (a partial block is judged by what it holds; one wholly outside
+    is 0). Two ``reduceat`` sums: 0.4 ms for a 720p map."""
     rows, cols = grid_shape
     h, w = values.shape
-    padded = np.zeros((rows * cell, cols * cell), np.float32)
-    weight = np.zeros_like(padded)
-    padded[:h, :w] = values
-    weight[:h, :w] = 1.0
-    sums = padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
-    counts = weight.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
-    return sums / np.maximum(counts, 1.0)
+    ys = np.arange(rows) * cell
+    xs = np.arange(cols) * cell
+    ys, xs = ys[ys < h], xs[xs < w]
+    out = np.zeros((rows, cols), np.float32)
+    if ys.size and xs.size:
+        # columns first: sums along contiguous rows are 4x faster than along columns
+        sums = np.add.reduceat(np.add.reduceat(values, xs, axis=1, dtype=np.float64), ys,
+                               axis=0)
+        counts = np.minimum(cell, h - ys)[:, None] * np.minimum(cell, w - xs)[None, :]
+        out[: ys.size, : xs.size] = sums / counts
+    return out
 
 
 def _normalised(score: np.ndarray) -> np.ndarray:
@@ -81,18 +93,26 @@ def boundary_map(labels: np.ndarray) -> np.ndarray:
 
 
 class ComplexityPolicy:
-    """Scores blocks and assigns FULL to the complex ones, LOW to the rest."""
+    """Scores blocks and assigns FULL to the complex ones, LOW to the rest.
 
-    def __init__(self, config: ComplexityConfig | None = None, block_size: int = 128) -> None:
+    ``scorer``: a learned scorer; its predicted FULL gains replace the cheap signals.
+    """
+
+    def __init__(self, config: ComplexityConfig | None = None, block_size: int = 128,
+                 scorer: LinearBlockScorer | None = None) -> None:
         self.config = config or ComplexityConfig()
         if block_size % self.config.downscale:
             raise ValueError("block_size must be a multiple of the policy's downscale")
         self.block_size = block_size
+        self.scorer = scorer
 
     def scores(self, image_rgb: np.ndarray, grid_shape: tuple[int, int],
                prev_labels: np.ndarray | None = None,
                prev_confidence: np.ndarray | None = None) -> np.ndarray:
         """rows x cols complexity scores (1.0 = the frame's average block)."""
+        if self.scorer is not None:
+            gain = self.scorer.predict(image_rgb, grid_shape, self.block_size)
+            return _normalised(gain - gain.min() + 1e-3)  # same order, positive, mean 1
         c = self.config
         h, w = image_rgb.shape[:2]
         size = (max(1, w // c.downscale), max(1, h // c.downscale))

@@ -17,6 +17,7 @@ import numpy as np
 from seg_accel_ros.engine.blocks import BlockEngine
 from seg_accel_ros.engine.blocks.reuse import CacheMissError, FeatureCache
 from seg_accel_ros.engine.fusion import CrossResolutionFusion
+from seg_accel_ros.engine.learned_policy import LinearBlockScorer
 from seg_accel_ros.engine.motion import MotionEstimator, block_distortion
 from seg_accel_ros.engine.policy import ComplexityPolicy
 from seg_accel_ros.engine.result import FrameResult
@@ -31,13 +32,13 @@ class TemporalEngine:
 
     def __init__(self, model: LoadedModel, config: TemporalConfig | None = None,
                  block_size: int = 128, fusion: CrossResolutionFusion | None = None,
-                 low_fusion: bool = False) -> None:
+                 low_fusion: bool = False, scorer: LinearBlockScorer | None = None) -> None:
         self.model = model
         self.blocks = BlockEngine(model, block_size=block_size)
         self.fusion = fusion  # LOW blocks fused with moved FULL output, when ``low_fusion``
         self.blocks.model.fusion = fusion if low_fusion else None
         self.policy = TemporalPolicy(config)
-        self.complexity = ComplexityPolicy(block_size=block_size)
+        self.complexity = ComplexityPolicy(block_size=block_size, scorer=scorer)
         self.motion = MotionEstimator(self.policy.config.motion_downscale)
         self.cache_misses = 0
         self.reset()

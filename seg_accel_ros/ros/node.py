@@ -174,7 +174,8 @@ class SegAccelNode(LifecycleNode):
             engine_config = EngineConfig(
                 model=config.model, weights=config.weights, device=device, mode=config.mode,
                 half_precision=config.half_precision, num_threads=config.num_threads,
-                block_size=config.block_size, full_fraction=config.full_fraction,
+                block_size=config.block_size, block_policy=config.block_policy,
+                full_fraction=config.full_fraction,
                 **{name: getattr(config, name) for name in TEMPORAL_RUNTIME})
             engine = build_engine(engine_config)
             self._warm_up(engine, config)

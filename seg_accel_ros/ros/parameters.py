@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
-from seg_accel_ros.engine.config import ENGINE_MODES
+from seg_accel_ros.engine.config import BLOCK_POLICIES, ENGINE_MODES
 
 Validator = Callable[[object], str | None]  # returns a reason when the value is bad
 
@@ -85,6 +85,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("block_size", 128, "Block side in input pixels (blocks/temporal modes); a "
               "multiple of 64.", read_only=True, min_value=64, max_value=1024,
               validate=lambda v: None if v % 64 == 0 else "block_size must be a multiple of 64"),
+    ParamSpec("block_policy", "learned", "Which blocks run FULL: 'learned' (the scorer trained "
+              "for the network and its weights; the cheap signals where there is none) or "
+              "'complexity' (image gradients, last prediction's boundaries and confidence).",
+              read_only=True, choices=BLOCK_POLICIES),
     ParamSpec("full_fraction", 0.25, "Share of blocks computed at full resolution (blocks "
               "mode; at most, between keyframes, in temporal mode).", min_value=0.0,
               max_value=1.0),
@@ -146,6 +150,7 @@ class NodeConfig:
     num_threads: int
     mode: str
     block_size: int
+    block_policy: str
     full_fraction: float
     reuse_threshold: float
     keyframe_interval: int
