@@ -434,6 +434,11 @@ def main(args: list[str] | None = None) -> None:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # SIGINT shut the context down while the executor was building its wait set: rclpy
+        # then raises its own error instead of ExternalShutdownException; a clean stop all the same
     finally:
         node._stop_worker()
         node.destroy_node()
