@@ -55,7 +55,9 @@ class ManagedProcess:
             self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired:  # stacks into the log, to see where it hangs
+                self.proc.send_signal(signal.SIGUSR1)
+                time.sleep(2.0)
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()

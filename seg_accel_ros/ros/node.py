@@ -7,6 +7,8 @@ and publishes, so the executor is never blocked by inference.
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 import sys
 import threading
 import time
@@ -423,6 +425,8 @@ def _format_value(value: object) -> str:
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``ros2 run seg_accel_ros seg_accel_node``."""
     keep_large_buffers_in_heap()
+    # ``kill -USR1 <pid>`` prints every thread's stack to stderr (a node that does not stop)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     rclpy.init(args=args)
     node = SegAccelNode()
     executor = SingleThreadedExecutor()
