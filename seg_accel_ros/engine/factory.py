@@ -12,7 +12,7 @@ import torch
 
 from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.engine.dense import DenseEngine
-from seg_accel_ros.engine.learned_policy import LinearBlockScorer
+from seg_accel_ros.engine.learned_policy import LinearBlockScorer, bundled_scorer
 from seg_accel_ros.engine.result import FrameResult
 from seg_accel_ros.models.folding import fold_batchnorm
 from seg_accel_ros.models.registry import LoadedModel, create_model
@@ -81,8 +81,6 @@ def block_scorer(config: EngineConfig, model: LoadedModel) -> LinearBlockScorer 
     cheap complexity signals)."""
     if config.block_policy != "learned":
         return None
-    from seg_accel_ros.engine.learned_policy import bundled_scorer
-
     scorer = bundled_scorer(model.spec.name, model.weights)
     if scorer is None:
         log.info("no learned block scorer for %s with %s: FULL blocks follow the cheap "

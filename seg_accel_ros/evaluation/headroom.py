@@ -25,6 +25,7 @@ from seg_accel_ros.engine.blocks import BlockEngine
 from seg_accel_ros.engine.blocks.grid import BlockGrid
 from seg_accel_ros.engine.blocks.reuse import MotionField
 from seg_accel_ros.engine.dense import DenseEngine
+from seg_accel_ros.engine.learned_policy import block_gain
 from seg_accel_ros.engine.motion import MotionEstimator
 from seg_accel_ros.engine.result import BlockPath
 from seg_accel_ros.evaluation.metrics import ConfusionMatrix
@@ -87,10 +88,8 @@ class PolicyBound:
 
     def add(self, full: np.ndarray, low: np.ndarray, truth: np.ndarray) -> None:
         """One frame: FULL labels, LOW labels and ground truth, all HxW."""
-        valid = truth != self.ignore_index if self.ignore_index is not None else True
         b = self.block_size
-        gain = block_sums(((full == truth) & valid).astype(np.int64)
-                          - ((low == truth) & valid), b)
+        gain = block_gain(full, low, truth, b, self.ignore_index)
         k = round(self.full_fraction * gain.size)
         imitation = top_blocks(block_sums(full != low, b), k)
         cheating = top_blocks(gain, k)

@@ -94,10 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return full_and_low([data[i] for i in range(n)], dense, blocks)
 
     train = split("train")
-    feats = np.concatenate([block_features(f[0], block_gain(f[2], f[3], f[1], b).shape, b)
-                            for f in train])
-    gains = np.concatenate([block_gain(f[2], f[3], f[1], b, CAMVID_IGNORE_INDEX).ravel()
-                            for f in train])
+    gain_maps = [block_gain(full, low, truth, b, CAMVID_IGNORE_INDEX)
+                 for _, truth, full, low in train]
+    feats = np.concatenate([block_features(f[0], g.shape, b)
+                            for f, g in zip(train, gain_maps, strict=True)])
+    gains = np.concatenate([g.ravel() for g in gain_maps])
     sha = file_sha256(model.weights) if Path(model.weights).is_file() else ""
     scorer = fit_scorer(feats, gains, args.ridge, args.model, sha)
     out = args.out or scorer_path(args.model)
