@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from seg_accel_ros.engine.blocks.timing import STAGES
 from seg_accel_ros.tools.reporting import format_table, write_json
 from seg_accel_ros.tools.temporal_bench import curve_rows
 
@@ -29,10 +30,19 @@ def run_blocks_bench(args: argparse.Namespace, height: int, width: int) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     fractions = [float(f) for f in args.fractions.split(",")]
+    image, source = None, "random normalised input"
+    if args.stage == "labels":
+        from seg_accel_ros.frame_sources import open_source
+        from seg_accel_ros.tools.node_bench import SHARED_VIDEO
+
+        source = args.source or (str(SHARED_VIDEO) if SHARED_VIDEO.is_file() else "generated")
+        image = next(open_source(source, (width, height)))
     curve = time_ratios(args.model, (height, width), fractions, args.repeats, args.block_size,
                         clock=time.process_time if args.cpu_time else time.perf_counter,
-                        dense_single_path=not args.block_machinery)
+                        dense_single_path=not args.block_machinery, stage=args.stage,
+                        image=image)
     report: dict = {"suite": "blocks", "model": args.model, "input": f"{width}x{height}",
+                    "stage": args.stage, "frame": source,
                     "block_size": args.block_size, "threads": torch.get_num_threads(),
                     "clock": "process CPU time" if args.cpu_time else "wall time",
                     "dense_ms": 1e3 * next(iter(curve.values()))["dense_s"]}
@@ -74,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="swiftnet_lite0")
     ap.add_argument("--duration", type=float, default=30.0, help="node suite: seconds of input")
     ap.add_argument("--rate", type=float, default=30.0, help="node suite: input rate (Hz)")
-    ap.add_argument("--size", default="1280x720", help="node suite: WIDTHxHEIGHT")
+    ap.add_argument("--size", default="1280x720", help="node and blocks suites: WIDTHxHEIGHT")
     ap.add_argument("--encoding", default="rgb8")
     ap.add_argument("--source", default="", help="video/folder (default: highway clip or "
                                                   "generated frames)")
@@ -86,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu-time", action="store_true",
                     help="blocks suite: time with this process's CPU time (steady on a shared "
                          "machine; pair with --threads 1)")
+    ap.add_argument("--stage", choices=STAGES, default="labels",
+                    help="blocks suite: time frame -> labels and confidence with each engine's "
+                         "process (what the node runs; default) or the network's logits "
+                         "assembled into a dense map")
     ap.add_argument("--block-machinery", action="store_true",
                     help="blocks suite: run single-path frames through the block code too")
     ap.add_argument("--models", default="swiftnet_lite0,cgnet",

@@ -13,29 +13,45 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 
 from seg_accel_ros.engine.blocks.executor import BlockEngine
+from seg_accel_ros.engine.dense import DenseEngine
 from seg_accel_ros.engine.factory import inference_model
+from seg_accel_ros.models.registry import LoadedModel
+
+STAGES = ("labels", "logits")
 
 
 def time_ratios(model_name: str = "swiftnet_lite0", size: tuple[int, int] = (720, 1280),
                 fractions: Sequence[float] = (0.0, 0.25, 1.0), repeats: int = 5,
                 block_size: int = 128, warmup: int = 1, seed: int = 0,
-                clock: Callable[[], float] = time.perf_counter, dense_single_path: bool = True
+                clock: Callable[[], float] = time.perf_counter, dense_single_path: bool = True,
+                stage: str = "logits", image: np.ndarray | None = None
                 ) -> dict[float, dict[str, float]]:
     """For each FULL fraction: median dense and block seconds, the median of the per-round
     ratios and the ratio of the fastest runs. Each round times the dense network and then
-    every fraction, so that load from other processes affects all alike."""
+    every fraction, so that load from other processes affects all alike.
+
+    ``stage``: what is timed on each side. ``"logits"``: the network on a random normalised
+    input, its output assembled into the dense logits map. ``"labels"``: the engines'
+    ``process`` on ``image`` (an ``H x W x 3`` uint8 RGB frame; ``size`` is then its size):
+    preprocessing, the network and the per-pixel labels and confidence, what the node runs.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+    if stage == "labels" and image is None:
+        raise ValueError("the labels stage needs an image")
     torch.set_flush_denormal(True)
     model = inference_model(model_name)
     engine = BlockEngine(model, block_size, dense_single_path=dense_single_path)
+    if image is not None:
+        size = (int(image.shape[0]), int(image.shape[1]))
     grid = engine.grid(*size)
     g = torch.Generator().manual_seed(seed)
-    # Channels-last like a preprocessed camera image (NCHW would slow the dense network).
-    x = torch.randn(1, 3, *size, generator=g).contiguous(memory_format=torch.channels_last)
     maps = {f: grid.random(f, g) for f in fractions}
-    net = model.module
+    run_dense, run_blocks = _stage_runs(engine, model, stage, size, image, g)
     dense_s: list[float] = []
     block_s: dict[float, list[float]] = {f: [] for f in fractions}
     ratios: dict[float, list[float]] = {f: [] for f in fractions}
@@ -43,11 +59,11 @@ def time_ratios(model_name: str = "swiftnet_lite0", size: tuple[int, int] = (720
     with torch.inference_mode():
         for i in range(warmup + repeats):
             t0 = clock()
-            net(x)
+            run_dense()
             dense = clock() - t0
             for f, paths in maps.items():
                 t0 = clock()
-                engine.run(x, paths)
+                run_blocks(paths)
                 t = clock() - t0
                 fallbacks[f] = sum(engine.model.last_fallbacks.values())
                 if i >= warmup:
@@ -61,6 +77,18 @@ def time_ratios(model_name: str = "swiftnet_lite0", size: tuple[int, int] = (720
                 "min_ratio": min(block_s[f]) / min(dense_s),
                 "fallbacks": float(fallbacks[f])}
             for f in fractions}
+
+
+def _stage_runs(engine: BlockEngine, model: LoadedModel, stage: str, size: tuple[int, int],
+                image: np.ndarray | None, g: torch.Generator
+                ) -> tuple[Callable[[], object], Callable[[torch.Tensor], object]]:
+    """(dense run, block run under a path map) for ``stage`` (see :func:`time_ratios`)."""
+    if stage == "labels":
+        dense = DenseEngine(model)
+        return (lambda: dense.process(image)), (lambda paths: engine.process(image, paths))
+    # Channels-last like a preprocessed camera image (NCHW would slow the dense network).
+    x = torch.randn(1, 3, *size, generator=g).contiguous(memory_format=torch.channels_last)
+    return (lambda: model.module(x)), (lambda paths: engine.run(x, paths))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,47 @@
+"""The blocks benchmark's timing (``seg_accel_bench --suite blocks``): both stages time both
+engines on the same input in one run and report per-fraction ratios."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from seg_accel_ros.engine.blocks.timing import time_ratios
+from seg_accel_ros.tools.bench import main as bench_main
+
+
+def _frame(height: int = 128, width: int = 192) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (height, width, 3), np.uint8)
+
+
+@pytest.mark.parametrize("stage", ["labels", "logits"])
+def test_each_stage_reports_a_ratio_per_fraction(stage: str) -> None:
+    image = _frame() if stage == "labels" else None
+    curve = time_ratios(size=(128, 192), fractions=(0.0, 0.5), repeats=1, warmup=0,
+                        stage=stage, image=image)
+    assert set(curve) == {0.0, 0.5}
+    for row in curve.values():
+        assert row["dense_s"] > 0 and row["block_s"] > 0
+        assert row["ratio"] == pytest.approx(row["block_s"] / row["dense_s"])
+
+
+def test_labels_stage_takes_the_size_of_its_frame() -> None:
+    curve = time_ratios(size=(720, 1280), fractions=(1.0,), repeats=1, warmup=0,
+                        stage="labels", image=_frame(64, 128))
+    assert curve[1.0]["block_s"] > 0
+
+
+def test_bad_stage_or_missing_frame_is_refused() -> None:
+    with pytest.raises(ValueError, match="stage must be one of"):
+        time_ratios(stage="features")
+    with pytest.raises(ValueError, match="needs an image"):
+        time_ratios(stage="labels")
+
+
+def test_bench_blocks_suite_on_generated_frame(tmp_path, capsys) -> None:
+    out = tmp_path / "blocks.json"
+    assert bench_main(["--suite", "blocks", "--size", "192x128", "--fractions", "0.5",
+                       "--repeats", "1", "--source", "generated", "--json", str(out)]) == 0
+    report = out.read_text()
+    assert '"stage": "labels"' in report and '"frame": "generated"' in report
+    assert "ratio_full_0.5" in capsys.readouterr().out
