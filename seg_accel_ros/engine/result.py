@@ -26,6 +26,7 @@ class FrameResult:
     confidence: np.ndarray | None = None  # HxW float32 max softmax probability
     timings_ms: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
     path_mix: dict[str, float] = field(default_factory=dict)  # "full"/"low"/"reuse" -> share
+    cache_bytes: int | None = None  # feature cache held after this frame (temporal mode)
 
     @property
     def total_ms(self) -> float:

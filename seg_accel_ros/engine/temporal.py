@@ -101,6 +101,7 @@ class TemporalEngine:
             result = self.blocks.process(image_rgb, paths, (None, None))
         t3 = time.perf_counter()
         self._cache = self.blocks.last_cache
+        result.cache_bytes = self._cache.nbytes() if self._cache is not None else 0
         self._previous_small = small
         self._previous = result
         result.timings_ms = {"motion": (t1 - t0) * 1e3, "policy": (t2 - t1) * 1e3,

@@ -49,6 +49,7 @@ def run_figures(run: RunResult, reference: RunResult | None, class_names: Sequen
         "speed_ratio": ratio,
         "latency_ms": {k: latency[k] for k in ("p50", "p95", "max")},
         "path_mix": s.path_mix(),
+        "cache_mb": s.cache_figures(),
     }
 
 
@@ -90,6 +91,7 @@ def build_report(evaluation: Evaluation, sweep_name: str | None = None) -> dict[
         "fidelity": main["fidelity"],
         "dense": dense,
         "path_mix": main["path_mix"],
+        "cache_mb": main["cache_mb"],
         "stream_resets": evaluation.stream_resets,
         "sweep": None,
         "live": evaluation.live or None,
@@ -104,7 +106,8 @@ def _sweep_row(name: str, run: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "value": run["config"][name], "speed_ratio": run["speed_ratio"],
             "time_ms_median": run["time_ms"]["median"], "miou": accuracy.get("miou"),
             "fidelity_miou": fidelity.get("miou"),
-            "pixel_agreement": fidelity.get("pixel_agreement"), "path_mix": run["path_mix"]}
+            "pixel_agreement": fidelity.get("pixel_agreement"), "path_mix": run["path_mix"],
+            "cache_mb_max": (run["cache_mb"] or {}).get("max")}
 
 
 # ----------------------------------------------------------------------------- tables
@@ -168,6 +171,9 @@ def report_tables(report: dict[str, Any]) -> list[Table]:
     if report["evaluation"] == "offline":
         speed.append(["speed ratio vs dense (same run)", fmt(report["speed_ratio"], 2, "x")])
     speed.append(["path mix FULL / LOW / REUSE", _mix(report["path_mix"])])
+    if report.get("cache_mb"):
+        speed.append(["feature cache mean / max", f"{fmt(report['cache_mb']['mean'], 0)} / "
+                                                  f"{fmt(report['cache_mb']['max'], 0)} MB"])
     tables.append(Table("Speed and path mix", speed))
     tables += _accuracy_tables(report)
     if report["live"]:
@@ -224,10 +230,10 @@ def _per_class_table(report: dict[str, Any]) -> Table:
 def _sweep_table(sweep: dict[str, Any]) -> Table:
     rows = [[str(r["value"]), fmt(r["speed_ratio"], 2, "x"), fmt(r["time_ms_median"], 1),
              fmt(r["miou"]), fmt(r["fidelity_miou"]), fmt(r["pixel_agreement"]),
-             _mix(r["path_mix"])] for r in sweep["rows"]]
+             _mix(r["path_mix"]), fmt(r.get("cache_mb_max"), 0)] for r in sweep["rows"]]
     return Table(f"Sweep of {sweep['name']}", rows,
                  [sweep["name"], "speed vs dense", "time ms", "mIoU %", "mIoU vs dense %",
-                  "agreement %", "FULL / LOW / REUSE"])
+                  "agreement %", "FULL / LOW / REUSE", "cache max MB"])
 
 
 def render_text(tables: Sequence[Table]) -> str:

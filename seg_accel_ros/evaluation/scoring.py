@@ -37,6 +37,7 @@ class FrameOutcome:
     path_mix: dict[str, float] = field(default_factory=dict)  # block shares
     time_ms: float | None = None  # engine wall time (offline)
     latency_ms: float | None = None  # input receipt to labels receipt (live)
+    cache_mb: float | None = None  # feature cache the engine holds after the frame (temporal)
 
 
 def path_mix_from_map(path_map: np.ndarray) -> dict[str, float]:
@@ -76,6 +77,7 @@ class RunScorer:
         self.times_ms: list[float] = []
         self.latencies_ms: list[float] = []
         self.mixes: list[dict[str, float]] = []
+        self.cache_mb: list[float] = []
         self.records: list[dict[str, Any]] = []
         self.sizes: set[tuple[int, int]] = set()
         self.missing = 0
@@ -102,6 +104,9 @@ class RunScorer:
         if outcome.time_ms is not None:
             self.times_ms.append(outcome.time_ms)
             record["time_ms"] = outcome.time_ms
+        if outcome.cache_mb is not None:
+            self.cache_mb.append(outcome.cache_mb)
+            record["cache_mb"] = outcome.cache_mb
         if outcome.latency_ms is not None:
             self.latencies_ms.append(outcome.latency_ms)
             record["latency_ms"] = outcome.latency_ms
@@ -168,6 +173,12 @@ class RunScorer:
             "miou": _pct(self.fidelity.mean_iou()),
             "iou_per_class": dict(zip(names, map(_pct, self.fidelity.iou()), strict=True)),
         }
+
+    def cache_figures(self) -> dict[str, float] | None:
+        """Mean and largest feature cache over the frames (MB; None: the engine keeps none)."""
+        if not self.cache_mb:
+            return None
+        return {"mean": float(np.mean(self.cache_mb)), "max": float(np.max(self.cache_mb))}
 
     def path_mix(self) -> dict[str, float]:
         """Mean FULL / LOW / REUSE shares over the frames."""

@@ -104,6 +104,7 @@ class SegAccelNode(LifecycleNode):
         self._failed_at_last_report = 0
         self._last_failure = ""
         self._failing = False  # the last frame failed; cleared by the next one that succeeds
+        self._cache_mb: float | None = None  # the temporal engine's feature cache, last frame
         self._palette = palette_lut([])
         self._cdr = image_cdr.agrees_with_rclpy()  # images in and out as serialized bytes
 
@@ -267,6 +268,7 @@ class SegAccelNode(LifecycleNode):
             self._diag_pub = None
         self._engine = None
         self._config = None
+        self._cache_mb = None
 
     def _reset_temporal_state(self) -> None:
         if self._mailbox.clear():
@@ -274,6 +276,8 @@ class SegAccelNode(LifecycleNode):
         self._stream.reset()
         if self._engine is not None:
             self._engine.reset()
+        if self._cache_mb is not None:
+            self._cache_mb = 0.0
 
     # -- frames -----------------------------------------------------------------------------
     def _on_image(self, msg: InputMessage, info: MessageInfo) -> None:
@@ -354,6 +358,8 @@ class SegAccelNode(LifecycleNode):
             self._on_failure("inference failed", f"{type(exc).__name__}: {exc}")
             return
         t2, c2 = time.perf_counter(), time.thread_time()
+        if result.cache_bytes is not None:
+            self._cache_mb = result.cache_bytes / 2**20
         self._publish_outputs(header, frame, result.labels, result.path_map, config)
         t3, c3 = time.perf_counter(), time.thread_time()
         latency_ms = (self.get_clock().now().nanoseconds * 1e-9
@@ -409,6 +415,8 @@ class SegAccelNode(LifecycleNode):
         values = {**snap, "model": self._config.model, "device": status.hardware_id,
                   "mode": self._config.mode, "stream_resets": self._stream_resets,
                   "weights": self._engine.model.weights if self._engine else ""}
+        if self._cache_mb is not None:
+            values["feature_cache_mb"] = self._cache_mb
         status.values = [KeyValue(key=k, value=_format_value(v)) for k, v in values.items()]
         out = DiagnosticArray()
         out.header.stamp = self.get_clock().now().to_msg()

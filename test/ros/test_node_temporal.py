@@ -50,6 +50,7 @@ def test_still_camera_frames_are_reused(node, probe):
         assert values["mode"] == "temporal"
         assert float(values["path_reuse"]) > 0.0
         assert int(values["frames_processed"]) >= 4
+        assert float(values["feature_cache_mb"]) > 0.0
     finally:
         sender.close()
 

@@ -230,3 +230,4 @@ def test_eval_passes_any_engine_mode_through(tmp_path: Path) -> None:
     assert report["mode"] == "temporal" and report["config"]["mode"] == "temporal"
     assert sum(report["path_mix"].values()) == pytest.approx(1.0)
     assert report["fidelity"] is not None and report["speed_ratio"] > 0
+    assert 0 < report["cache_mb"]["mean"] <= report["cache_mb"]["max"]  # temporal: its cache

@@ -14,7 +14,8 @@ An op then reads REUSE pixels through the index only where it needs them: the ha
 computed neighbours (BlockPad treats REUSE blocks as full-resolution neighbours), or the whole
 map for dense global modules and the output. So REUSE costs index arithmetic per level and
 the halo rows, not a copy of every feature map. Frames that no index points into any more
-are dropped; with bounded staleness and keyframes that is at most a handful.
+are dropped; with bounded staleness and keyframes that is at most a handful, and
+of those only the rows still pointed at are kept (``compaction.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from seg_accel_ros.engine.blocks.blockpad import pixel_table
+from seg_accel_ros.engine.blocks.compaction import compact
 from seg_accel_ros.engine.blocks.grid import BlockGrid
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, REUSE, Frame
 from seg_accel_ros.engine.blocks.tensor import BlockTensor
@@ -331,6 +333,7 @@ class ReuseContext:
                                     if f in live or (f in full_live and op is self.ops[-1])},
                            {f: r for f, r in op.reduced.items() if f in live})
                     for op in self.ops)
+        ops = compact(ops, self.indexes, self._full_index, self.frame_id, _ROW_BITS)
         return FeatureCache(self.frame.grid, self.frame_id, ops, dict(self.indexes),
                             self._full_index)
 
