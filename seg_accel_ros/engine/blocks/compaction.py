@@ -39,9 +39,9 @@ def compact(ops: tuple[OpMaps, ...], indexes: dict[LevelKey, np.ndarray],
     share = COMPACT_SHARE if share is None else share
     arrays: dict[LevelKey, list[np.ndarray]] = defaultdict(list)
     for level_key, index in indexes.items():
-        arrays[level_key].append(index.reshape(-1))
+        arrays[level_key].append(_flat_view(index))
     if full_index is not None:
-        arrays[full_index[0]].append(full_index[1].reshape(-1))
+        arrays[full_index[0]].append(_flat_view(full_index[1]))
     by_level: dict[LevelKey, list[OpMaps]] = defaultdict(list)
     for op in ops:
         by_level[op.key[:2]].append(op)
@@ -73,6 +73,13 @@ def compact(ops: tuple[OpMaps, ...], indexes: dict[LevelKey, np.ndarray],
             for op in level_ops:
                 _compact_op(op, frame_id, path, rows, replaced, new_tables, new_reduced)
     return tuple(_with(op, new_tables, new_reduced) for op in ops)
+
+
+def _flat_view(index: np.ndarray) -> np.ndarray:
+    """``index`` as one flat view (renumbering writes through it)."""
+    if not index.flags.c_contiguous:
+        raise ValueError("source indexes must be C-contiguous to be renumbered in place")
+    return index.reshape(-1)
 
 
 def _reference_counts(groups: list[np.ndarray], current: int) -> dict[int, int]:
