@@ -29,6 +29,11 @@ class FrameResult:
     cache_bytes: int | None = None  # feature cache held after this frame (temporal mode)
 
     @property
+    def cache_mb(self) -> float | None:
+        """:attr:`cache_bytes` in MiB (None outside temporal mode)."""
+        return None if self.cache_bytes is None else self.cache_bytes / 2**20
+
+    @property
     def total_ms(self) -> float:
         return float(sum(self.timings_ms.values()))
 

@@ -69,9 +69,8 @@ def timed(engine: Any, rgb, clock: Callable[[], float] = time.perf_counter) -> F
     t0 = clock()
     result = engine.process(rgb)
     elapsed = (clock() - t0) * 1e3
-    cache_mb = None if result.cache_bytes is None else result.cache_bytes / 2**20
     return FrameOutcome(result.labels, result.path_map, dict(result.path_mix), time_ms=elapsed,
-                        cache_mb=cache_mb)
+                        cache_mb=result.cache_mb)
 
 
 def new_scorer(source: EvalSource, engine: Any) -> RunScorer:

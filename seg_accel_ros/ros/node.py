@@ -358,8 +358,8 @@ class SegAccelNode(LifecycleNode):
             self._on_failure("inference failed", f"{type(exc).__name__}: {exc}")
             return
         t2, c2 = time.perf_counter(), time.thread_time()
-        if result.cache_bytes is not None:
-            self._cache_mb = result.cache_bytes / 2**20
+        if result.cache_mb is not None:
+            self._cache_mb = result.cache_mb
         self._publish_outputs(header, frame, result.labels, result.path_map, config)
         t3, c3 = time.perf_counter(), time.thread_time()
         latency_ms = (self.get_clock().now().nanoseconds * 1e-9

@@ -87,11 +87,14 @@ def _reference_counts(groups: list[np.ndarray], current: int) -> dict[int, int]:
     (negative codes: none)."""
     counts: dict[int, int] = defaultdict(int)
     for grp in groups:
-        if grp.size and grp.min() < 0:
-            grp = grp[grp >= 0]
         if not grp.size:
             continue
         low = int(grp.min())
+        if low < 0:
+            grp = grp[grp >= 0]
+            if not grp.size:
+                continue
+            low = int(grp.min())
         found = np.bincount(grp - low)
         for g in np.flatnonzero(found[: max(0, (current << 2) - low)]):
             counts[int(g) + low] += int(found[g])
@@ -113,12 +116,9 @@ def _compact_op(op: OpMaps, frame_id: int, path: int, rows: np.ndarray,
     source = tables.get(frame_id, op.tables.get(frame_id))
     if source is None or path not in source:
         return
-    rows_t: torch.Tensor | None = None
+    rows_t = torch.from_numpy(rows).to(source[path].device)
 
     def take(t: torch.Tensor) -> torch.Tensor:
-        nonlocal rows_t
-        if rows_t is None or rows_t.device != t.device:
-            rows_t = torch.from_numpy(rows).to(t.device)
         key = (id(t), id(rows))
         if key not in replaced:  # tables shared between ops are compacted once
             replaced[key] = t.index_select(0, rows_t)

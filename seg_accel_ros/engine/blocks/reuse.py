@@ -333,7 +333,8 @@ class ReuseContext:
                                     if f in live or (f in full_live and op is self.ops[-1])},
                            {f: r for f, r in op.reduced.items() if f in live})
                     for op in self.ops)
-        ops = compact(ops, self.indexes, self._full_index, self.frame_id, _ROW_BITS)
+        if (live | full_live) - {self.frame_id}:  # older frames held: keep only rows in use
+            ops = compact(ops, self.indexes, self._full_index, self.frame_id, _ROW_BITS)
         return FeatureCache(self.frame.grid, self.frame_id, ops, dict(self.indexes),
                             self._full_index)
 
