@@ -36,9 +36,9 @@ def test_all_full_equals_dense(name, size, make_net, make_image, global_modules)
         out = engine.run(x, engine.grid(*size).uniform(BlockPath.FULL))
     assert out.shape == dense.shape
     assert (out - dense).abs().max().item() <= TOL
-    # Nothing ran on an assembled map except what must (SwiftNet's pyramid pooling and its
-    # upsampling of 12x15 -> 23x30 at 1/16 for the odd-sized input).
-    assert set(engine.model.last_fallbacks) <= {"interpolate", "adaptive_avg_pool2d"}
+    # Nothing ran on an assembled map: SwiftNet's upsampling of 12x15 -> 23x30 at 1/16 for the
+    # odd-sized input is block-wise too (its pyramid pooling is a declared global module).
+    assert not engine.model.last_fallbacks
 
 
 @pytest.mark.parametrize(("name", "size", "block_size"), [
@@ -68,6 +68,7 @@ def test_all_low_equals_dense_on_half_resolution(name, size, make_net, make_imag
         low = net(F.avg_pool2d(x, 2))
         expected = F.interpolate(low, scale_factor=2, mode="bilinear", align_corners=False)
         out = engine.run(x, engine.grid(*size).uniform(BlockPath.LOW))
+    assert not engine.model.last_fallbacks
     assert out.shape == expected.shape
     inner = (slice(None), slice(None), slice(BORDER, -BORDER), slice(BORDER, -BORDER))
     assert (out[inner] - expected[inner]).abs().max().item() <= TOL

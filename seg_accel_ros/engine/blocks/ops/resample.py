@@ -1,12 +1,15 @@
-"""Upsampling by integer factors: bilinear (a one-pixel halo, clamped at the image border like
-``F.interpolate`` with ``align_corners=False``), nearest, and non-overlapping transposed
+"""Upsampling: by integer factors (bilinear with a one-pixel halo, clamped at the image border
+like ``F.interpolate`` with ``align_corners=False``; nearest), bilinear resizing to another
+level's size (a skip connection's odd size: ``23 -> 45``), and non-overlapping transposed
 convolutions (``kernel == stride``: block-local)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -90,7 +93,12 @@ def _interpolate(func: Callable, args: tuple, kwargs: dict) -> Any:
             mode == "bilinear" and a["align_corners"]):
         raise NotLocal
     level = x.level
-    f = integer_factor(level, a["size"], a["scale_factor"])
+    try:
+        f = integer_factor(level, a["size"], a["scale_factor"])
+    except NotLocal:
+        if mode != "bilinear" or a["size"] is None:
+            raise
+        return resize_bilinear(x, pair(a["size"]))
     out_level = level.frame.level(level.bf * f, *(tuple(e * f for e in level.ext[p])
                                                   for p in (FULL, LOW)))
     if mode == "bilinear":
@@ -98,6 +106,94 @@ def _interpolate(func: Callable, args: tuple, kwargs: dict) -> Any:
     return BlockTensor(out_level, {p: upsample_path(x, p, f, mode) for p in x.parts})
 
 
+# Widest halo a resize may read (in input pixels beyond its block); wider: run it densely.
+RESIZE_MAX_HALO = 4
+
+
+def resize_bilinear(x: BlockTensor, size: tuple[int, int]) -> BlockTensor:
+    """``F.interpolate(x, size, mode="bilinear")`` where ``size`` is no integer multiple of
+    ``x``'s size but another level's (a decoder upsampling to its skip connection's odd size).
+
+    Each path resizes its own extents (LOW blocks from the LOW extent of ``x``'s level to that
+    of the target level, as the network on the half-resolution image would): every output
+    pixel blends the 2 x 2 input pixels PyTorch's formula picks, read from the block padded
+    with the few pixels the non-integer ratio makes it reach beyond its own."""
+    level = x.level
+    out_level = level.frame.find_level(size)
+    if out_level is None or out_level.bf % level.bf:
+        raise NotLocal
+    taps = {p: resize_taps(level, out_level, p) for p in x.parts}
+    if any(t is None for t in taps.values()):
+        raise NotLocal
+    x = completed(x)  # the halo may come from REUSE blocks
+    return BlockTensor(out_level, {p: _resize_path(x, p, t) for p, t in taps.items()})
+
+
+def _axis_taps(cells: int, b_in: int, b_out: int, e_in: int, e_out: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Along one axis, per grid cell and output pixel: the two input pixels (relative to the
+    cell's first input pixel) and the second one's weight, by ``F.interpolate``'s bilinear
+    formula (``align_corners=False``, in float32 like its CPU kernel); and the halo needed."""
+    scale = np.float32(e_in) / np.float32(e_out)
+    dst = np.minimum(np.arange(cells * b_out), e_out - 1).astype(np.float32)
+    src = np.maximum(scale * (dst + np.float32(0.5)) - np.float32(0.5), np.float32(0.0))
+    i0 = np.minimum(src.astype(np.int64), e_in - 1)
+    i1 = np.minimum(i0 + 1, e_in - 1)
+    w1 = (src - i0.astype(np.float32)).reshape(cells, b_out)
+    start = (np.arange(cells) * b_in)[:, None]
+    r0, r1 = i0.reshape(cells, b_out) - start, i1.reshape(cells, b_out) - start
+    halo = max(0, int(-r0.min()), int(r1.max()) - (b_in - 1))
+    return r0, r1, w1, halo
+
+
+@dataclass(frozen=True)
+class ResizeTaps:
+    """Where each output pixel of one path's resized blocks reads: the halo of its padded
+    input blocks, and for the four bilinear taps flat indices into their pixel table and
+    weights (``4 x n*b*b`` and ``4 x n*b*b x 1``)."""
+
+    hy: int
+    hx: int
+    block: int  # output block size
+    index: torch.Tensor
+    weight: torch.Tensor
+
+
+def resize_taps(level: Level, out_level: Level, path: int) -> ResizeTaps | None:
+    """The taps of ``path``'s blocks for :func:`resize_bilinear` (cached on the target level),
+    or None if the halo is too wide."""
+    key = ("resize", level.bf, level.ext[path], path)
+    if key in out_level.cache:
+        return out_level.cache[key]
+    frame = level.frame
+    b_in, b_out = level.block(path), out_level.block(path)
+    rows, cols = frame.grid.shape
+    (ry0, ry1, wy, hy), (rx0, rx1, wx, hx) = (
+        _axis_taps(n, b_in, b_out, level.ext[path][a], out_level.ext[path][a])
+        for a, n in ((0, rows), (1, cols)))
+    taps = None
+    if max(hy, hx) <= RESIZE_MAX_HALO:
+        gy, gx = (c.numpy() for c in frame.block_coords_cpu(path))
+        n, hp, wp = gy.size, b_in + 2 * hy, b_in + 2 * hx
+        base = (np.arange(n) * hp)[:, None, None]
+        index = [((base + (ry[gy] + hy)[:, :, None]) * wp + (rx[gx] + hx)[:, None, :]).ravel()
+                 for ry in (ry0, ry1) for rx in (rx0, rx1)]  # taps 00, 01, 10, 11
+        wy1, wx1 = wy[gy][:, :, None], wx[gx][:, None, :]
+        weight = [(1 - wy1) * (1 - wx1), (1 - wy1) * wx1, wy1 * (1 - wx1), wy1 * wx1]
+        taps = ResizeTaps(hy, hx, b_out, torch.from_numpy(np.stack(index)).to(frame.device),
+                          torch.from_numpy(np.stack([w.reshape(-1, 1) for w in weight])
+                                           .astype(np.float32)).to(frame.device))
+    out_level.cache[key] = taps
+    return taps
+
+
+def _resize_path(x: BlockTensor, path: int, taps: ResizeTaps) -> torch.Tensor:
+    table = pixel_table(pad_blocks(x, path, taps.hy, taps.hx, mode="replicate"))
+    weight = taps.weight.to(table.dtype)
+    out = F.embedding(taps.index[0], table).mul_(weight[0])
+    for k in (1, 2, 3):
+        out.addcmul_(F.embedding(taps.index[k], table), weight[k])
+    return out.view(-1, taps.block, taps.block, table.shape[1]).permute(0, 3, 1, 2)
 
 
 @register(torch.conv_transpose2d)
