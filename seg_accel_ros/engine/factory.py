@@ -12,7 +12,7 @@ import torch
 
 from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.engine.dense import DenseEngine
-from seg_accel_ros.engine.learned_policy import LinearBlockScorer, bundled_scorer
+from seg_accel_ros.engine.learned_policy import LinearBlockScorer, trained_scorer
 from seg_accel_ros.engine.result import FrameResult
 from seg_accel_ros.models.folding import fold_batchnorm
 from seg_accel_ros.models.registry import LoadedModel, create_model
@@ -76,12 +76,12 @@ def inference_model(name: str, weights: str | Path | None = None,
 
 
 def block_scorer(config: EngineConfig, model: LoadedModel) -> LinearBlockScorer | None:
-    """The learned FULL/LOW scorer ``config`` asks for: the one bundled for the network and
-    the weights it runs with (a scorer is trained for one set of weights), else None (the
-    cheap complexity signals)."""
+    """The learned FULL/LOW scorer ``config`` asks for: the one trained for the network and
+    the weights it runs with (beside the weights file, or bundled; a scorer is trained for one
+    set of weights), else None (the cheap complexity signals)."""
     if config.block_policy != "learned":
         return None
-    scorer = bundled_scorer(model.spec.name, model.weights)
+    scorer = trained_scorer(model.spec.name, model.weights)
     if scorer is None:
         log.info("no learned block scorer for %s with %s: FULL blocks follow the cheap "
                  "complexity signals", model.spec.name, model.weights)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ FEATURES = (
     "off_centre",  # |block centre x / frame width - 0.5|
 )
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
+log = logging.getLogger(__name__)
 
 
 def _relative(values: np.ndarray) -> np.ndarray:
@@ -128,7 +130,14 @@ def fit_scorer(features: np.ndarray, gains: np.ndarray, ridge: float = 1.0,
 
 
 def scorer_path(model: str) -> Path:
+    """The scorer bundled with the package for ``model`` (and its packaged weights)."""
     return WEIGHTS_DIR / f"policy_{model}.json"
+
+
+def sidecar_scorer_path(weights_file: str | Path) -> Path:
+    """Where a scorer trained for a weights file of one's own lives: beside it
+    (``run/export.pt`` -> ``run/export.policy.json``)."""
+    return Path(weights_file).with_suffix(".policy.json")
 
 
 def file_sha256(path: str | Path) -> str:
@@ -139,10 +148,22 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def bundled_scorer(model: str, weights_file: str | Path | None) -> LinearBlockScorer | None:
-    """The scorer shipped for ``model`` if it was trained for ``weights_file``, else None."""
-    path = scorer_path(model)
-    if not path.is_file() or weights_file is None or not Path(weights_file).is_file():
+def trained_scorer(model: str, weights_file: str | Path | None) -> LinearBlockScorer | None:
+    """The scorer trained for ``model`` with ``weights_file``: the one beside the weights
+    file (:func:`sidecar_scorer_path`), else the package's; None if neither was trained for
+    exactly these weights (SHA-256 checked; an unreadable file is logged and skipped)."""
+    if weights_file is None or not Path(weights_file).is_file():
         return None
-    scorer = LinearBlockScorer.load(path)
-    return scorer if scorer.network_sha256 == file_sha256(weights_file) else None
+    sha = None
+    for path in (sidecar_scorer_path(weights_file), scorer_path(model)):
+        if not path.is_file():
+            continue
+        try:
+            scorer = LinearBlockScorer.load(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("block scorer %s skipped: %s: %s", path, type(exc).__name__, exc)
+            continue
+        sha = sha or file_sha256(weights_file)
+        if scorer.model == model and scorer.network_sha256 == sha:
+            return scorer
+    return None

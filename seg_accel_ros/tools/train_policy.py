@@ -28,6 +28,7 @@ from seg_accel_ros.engine.learned_policy import (
     file_sha256,
     fit_scorer,
     scorer_path,
+    sidecar_scorer_path,
 )
 from seg_accel_ros.engine.policy import ComplexityPolicy
 from seg_accel_ros.engine.result import BlockPath
@@ -73,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--subset", type=int, default=None, help="first N frames of each split")
     p.add_argument("--out", type=Path, default=None,
-                   help="scorer JSON (default: the package's policy_<model>.json)")
+                   help="scorer JSON (default: beside --weights as <weights>.policy.json, "
+                        "where the engines find it; without --weights the package's "
+                        "policy_<model>.json)")
     return p
 
 
@@ -101,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     gains = np.concatenate([g.ravel() for g in gain_maps])
     sha = file_sha256(model.weights) if Path(model.weights).is_file() else ""
     scorer = fit_scorer(feats, gains, args.ridge, args.model, sha)
-    out = args.out or scorer_path(args.model)
+    out = args.out or (sidecar_scorer_path(args.weights) if args.weights
+                       else scorer_path(args.model))
     scorer.save(out)
     print(f"scorer trained on {len(train)} CamVid train frames ({len(gains)} blocks): {out}")
 

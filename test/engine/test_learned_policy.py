@@ -15,10 +15,11 @@ from seg_accel_ros.engine.learned_policy import (
     LinearBlockScorer,
     block_features,
     block_gain,
-    bundled_scorer,
     file_sha256,
     fit_scorer,
     scorer_path,
+    sidecar_scorer_path,
+    trained_scorer,
 )
 from seg_accel_ros.engine.policy import ComplexityPolicy
 from seg_accel_ros.engine.result import BlockPath
@@ -85,16 +86,34 @@ def test_policy_ranks_blocks_by_predicted_gain() -> None:
     assert (paths[2] == int(BlockPath.FULL)).all() and (paths[:2] == int(BlockPath.LOW)).all()
 
 
-def test_bundled_scorer_only_for_the_weights_it_was_trained_for(tmp_path: Path) -> None:
+def test_trained_scorer_only_for_the_weights_it_was_trained_for(tmp_path: Path) -> None:
     default = get_spec("swiftnet_lite0").default_weights
     assert scorer_path("swiftnet_lite0").is_file()
-    scorer = bundled_scorer("swiftnet_lite0", default)
+    scorer = trained_scorer("swiftnet_lite0", default)
     assert scorer is not None and scorer.network_sha256 == file_sha256(default)
     other = tmp_path / "other.pt"
     other.write_bytes(b"not the trained weights")
-    assert bundled_scorer("swiftnet_lite0", other) is None
-    assert bundled_scorer("swiftnet_lite0", None) is None
-    assert bundled_scorer("no_such_model", default) is None
+    assert trained_scorer("swiftnet_lite0", other) is None
+    assert trained_scorer("swiftnet_lite0", None) is None
+    assert trained_scorer("no_such_model", default) is None
+
+
+def test_a_scorer_beside_ones_own_weights_is_found_for_them_only(tmp_path: Path,
+                                                                   caplog) -> None:
+    weights = tmp_path / "run" / "export.pt"
+    weights.parent.mkdir()
+    weights.write_bytes(b"fine-tuned weights")
+    assert sidecar_scorer_path(weights) == tmp_path / "run" / "export.policy.json"
+    assert trained_scorer("cgnet", weights) is None  # nothing trained for them yet
+    mine = LinearBlockScorer(tuple(range(len(FEATURES))), 0.5, "cgnet", file_sha256(weights))
+    mine.save(sidecar_scorer_path(weights))
+    assert trained_scorer("cgnet", weights) == mine
+    assert trained_scorer("espnet", weights) is None  # trained for another network
+    weights.write_bytes(b"weights changed after the scorer was trained")
+    assert trained_scorer("cgnet", weights) is None
+    sidecar_scorer_path(weights).write_text("{not json")
+    assert trained_scorer("cgnet", weights) is None
+    assert "skipped" in caplog.text
 
 
 def test_blocks_engine_uses_the_learned_scorer_unless_told_otherwise() -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from seg_accel_ros.engine.learned_policy import LinearBlockScorer, file_sha256
+from seg_accel_ros.engine.learned_policy import LinearBlockScorer, file_sha256, trained_scorer
 from seg_accel_ros.models.registry import get_spec
 from seg_accel_ros.tools.train_policy import main
 
@@ -22,3 +23,13 @@ def test_trains_a_scorer_for_the_network_it_ran(camvid_root: Path, tmp_path: Pat
     text = capsys.readouterr().out
     for row in ("dense", "all LOW", "cheap signals", "learned scorer"):
         assert row in text
+
+
+def test_a_scorer_for_ones_own_weights_is_saved_beside_them(camvid_root: Path,
+                                                              tmp_path: Path) -> None:
+    weights = tmp_path / "mine.pt"
+    shutil.copyfile(get_spec("swiftnet_lite0").default_weights, weights)
+    assert main(["--data-root", str(camvid_root), "--subset", "2", "--threads", "1",
+                 "--weights", str(weights)]) == 0
+    assert trained_scorer("swiftnet_lite0", weights) == LinearBlockScorer.load(
+        tmp_path / "mine.policy.json")
