@@ -20,7 +20,8 @@ class AdaptiveBlockEngine:
     def __init__(self, model: LoadedModel, policy: ComplexityPolicy) -> None:
         self.model = model
         self.policy = policy
-        self.blocks = BlockEngine(model, block_size=policy.block_size)
+        self.blocks = BlockEngine(model, block_size=policy.block_size,
+                                  confidence=policy.needs_confidence)
         self._previous: FrameResult | None = None
 
     def set_full_fraction(self, full_fraction: float) -> None:

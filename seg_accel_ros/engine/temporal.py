@@ -34,11 +34,12 @@ class TemporalEngine:
                  block_size: int = 128, fusion: CrossResolutionFusion | None = None,
                  low_fusion: bool = False, scorer: LinearBlockScorer | None = None) -> None:
         self.model = model
-        self.blocks = BlockEngine(model, block_size=block_size)
+        self.complexity = ComplexityPolicy(block_size=block_size, scorer=scorer)
+        self.blocks = BlockEngine(model, block_size=block_size,
+                                  confidence=self.complexity.needs_confidence)
         self.fusion = fusion  # LOW blocks fused with moved FULL output, when ``low_fusion``
         self.blocks.model.fusion = fusion if low_fusion else None
         self.policy = TemporalPolicy(config)
-        self.complexity = ComplexityPolicy(block_size=block_size, scorer=scorer)
         self.motion = MotionEstimator(self.policy.config.motion_downscale)
         self.cache_misses = 0
         self.reset()

@@ -67,3 +67,20 @@ def test_a_flat_frame_scores_zero_everywhere_and_partial_blocks_work():
 def test_bad_configuration_is_rejected(kwargs):
     with pytest.raises(ValueError):
         ComplexityConfig(**kwargs)
+
+
+def test_the_engine_computes_confidence_only_for_a_policy_that_reads_it():
+    from seg_accel_ros.engine.adaptive import AdaptiveBlockEngine
+    from seg_accel_ros.engine.learned_policy import FEATURES, LinearBlockScorer
+    from seg_accel_ros.models.registry import create_model
+
+    assert ComplexityPolicy().needs_confidence
+    assert not ComplexityPolicy(ComplexityConfig(uncertainty_weight=0.0)).needs_confidence
+    scorer = LinearBlockScorer((0.0,) * len(FEATURES), 0.0)
+    assert not ComplexityPolicy(scorer=scorer).needs_confidence
+    model = create_model("swiftnet_lite0")
+    image = np.random.default_rng(0).integers(0, 255, (128, 256, 3), np.uint8)
+    cheap = AdaptiveBlockEngine(model, ComplexityPolicy()).process(image)
+    assert cheap.confidence is not None and cheap.confidence.shape == (128, 256)
+    blind = AdaptiveBlockEngine(model, ComplexityPolicy(ComplexityConfig(uncertainty_weight=0)))
+    assert blind.process(image).confidence is None

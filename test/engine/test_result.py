@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from seg_accel_ros.engine.result import REDUCE_CHUNK, labels_and_confidence
+from seg_accel_ros.engine.result import REDUCE_CHUNK, labels_and_confidence, pixel_labels
 
 
 def _reference(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,6 +26,7 @@ def test_labels_are_the_argmax_and_confidence_the_max_softmax_probability(shape,
     assert labels.shape == conf.shape == (shape[0], *shape[2:])
     assert torch.equal(labels, ref_labels)
     torch.testing.assert_close(conf, ref_conf, atol=1e-6, rtol=1e-5)
+    assert torch.equal(pixel_labels(logits), ref_labels)
 
 
 def test_ties_go_to_the_lowest_class_id():
@@ -35,3 +36,19 @@ def test_ties_go_to_the_lowest_class_id():
     labels, conf = labels_and_confidence(logits)
     assert (labels == 2).all()
     torch.testing.assert_close(conf, torch.full_like(conf, 1 / (2 + 2 * torch.e ** -1)))
+
+
+def test_ties_among_many_classes_go_to_the_lowest_tied_id():
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randint(0, 3, (2, 40, 9, 7), generator=g).float()  # ties everywhere
+    assert torch.equal(pixel_labels(logits), logits.max(dim=1).indices)
+    wide = torch.randint(0, 3, (1, 300, 4, 5), generator=g).float()  # more ids than uint8
+    assert torch.equal(pixel_labels(wide), wide.max(dim=1).indices)
+
+
+def test_a_nan_logit_still_gives_a_valid_class_id():
+    logits = torch.zeros(1, 5, 2, 2)
+    logits[0, 1, 0, 0] = float("nan")
+    labels = pixel_labels(logits)
+    assert labels.min() >= 0 and labels.max() < 5
+    assert (labels.flatten()[1:] == 0).all()

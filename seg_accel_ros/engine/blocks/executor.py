@@ -11,7 +11,7 @@ from torch import nn
 from seg_accel_ros.engine.blocks.convert import BlockwiseModel, TemporalInput
 from seg_accel_ros.engine.blocks.grid import BlockGrid
 from seg_accel_ros.engine.blocks.reuse import FeatureCache
-from seg_accel_ros.engine.result import BlockPath, FrameResult, labels_and_confidence
+from seg_accel_ros.engine.result import BlockPath, FrameResult, labels_and_confidence, pixel_labels
 from seg_accel_ros.models.preprocessing import Preprocessing
 from seg_accel_ros.models.registry import LoadedModel
 
@@ -22,12 +22,14 @@ class BlockEngine:
     ``model`` is a :class:`LoadedModel` (preprocessing, class count and declared global modules
     come from its spec) or a bare ``nn.Module`` (then ``run`` only). ``global_modules`` adds
     submodule names that must run densely on the assembled map. ``dense_single_path``: see
-    :class:`~.convert.BlockwiseModel`.
+    :class:`~.convert.BlockwiseModel`. ``confidence``: ``process`` also returns each pixel's
+    max softmax probability (for policies that read it).
     """
 
     def __init__(self, model: LoadedModel | nn.Module, block_size: int = 128,
                  global_modules: tuple[str, ...] | None = None,
-                 dense_single_path: bool = True) -> None:
+                 dense_single_path: bool = True, confidence: bool = False) -> None:
+        self.confidence = confidence
         if isinstance(model, LoadedModel):
             module = model.module
             self.preprocessing: Preprocessing | None = model.spec.preprocessing
@@ -73,9 +75,14 @@ class BlockEngine:
         t0 = time.perf_counter()
         x = self.preprocessing.to_tensor(image_rgb, self.device)
         k = self.num_classes
+        if self.confidence:
+            def reduce(logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+                return labels_and_confidence(logits[:, :k])
+        else:
+            def reduce(logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+                return (pixel_labels(logits[:, :k]),)
         with torch.inference_mode():
-            labels, conf = self.model.per_pixel(
-                x, paths_t, lambda logits: labels_and_confidence(logits[:, :k]), temporal)
+            labels, *conf = self.model.per_pixel(x, paths_t, reduce, temporal)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         t1 = time.perf_counter()
@@ -83,7 +90,7 @@ class BlockEngine:
         return FrameResult(
             labels=labels.to(torch.uint8).cpu().numpy(),
             path_map=grid.pixel_map(paths_t.numpy()),
-            confidence=conf.cpu().numpy(),
+            confidence=conf[0].cpu().numpy() if conf else None,
             timings_ms={"network": (t1 - t0) * 1e3},
             path_mix={
                 "full": int((paths_t == BlockPath.FULL).sum()) / n,

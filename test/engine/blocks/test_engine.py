@@ -62,7 +62,7 @@ def test_single_path_frames_run_as_the_plain_network(path, make_net, make_image)
 
 def test_process_returns_a_frame_result():
     model = create_model("cgnet")
-    engine = BlockEngine(model)
+    engine = BlockEngine(model, confidence=True)
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (200, 300, 3), dtype=np.uint8)
     grid = engine.grid(200, 300)
@@ -76,6 +76,8 @@ def test_process_returns_a_frame_result():
     assert result.confidence.shape == (200, 300)
     assert result.confidence.min() > 0.0 and result.confidence.max() <= 1.0
     assert result.timings_ms["network"] > 0
+    without = BlockEngine(model).process(image, paths)  # confidence only when asked for
+    assert without.confidence is None and np.array_equal(without.labels, result.labels)
     with torch.inference_mode():
         x = model.spec.preprocessing.to_tensor(image)
         expected = engine.run(x, torch.as_tensor(paths))[0].argmax(0).numpy()
