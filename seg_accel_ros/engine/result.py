@@ -66,29 +66,31 @@ def _reduce(logits: torch.Tensor, confidence: bool
     n, c, h, w = x.shape
     labels = torch.empty((n, h, w), dtype=torch.long, device=x.device)
     conf = torch.empty((n, h, w), dtype=torch.float32, device=x.device) if confidence else None
+    # class c weighs C - c: where several classes reach the max, the lowest weighs most
+    weights = torch.arange(c, 0, -1, dtype=torch.uint8 if c < 256 else torch.int32,
+                           device=x.device).view(1, c, 1, 1)
     if x.device.type != "cpu":  # chunks only help a CPU cache; on a GPU they are launches
-        _reduce_chunk(x, labels, conf)
+        _reduce_chunk(x, weights, labels, conf)
         return labels, conf
     rows = max(1, REDUCE_CHUNK // max(1, c * w))
     for i in range(n):
         for y in range(0, h, rows):
-            _reduce_chunk(x[i:i + 1, :, y:y + rows], labels[i:i + 1, y:y + rows],
+            _reduce_chunk(x[i:i + 1, :, y:y + rows], weights, labels[i:i + 1, y:y + rows],
                           None if conf is None else conf[i:i + 1, y:y + rows])
     return labels, conf
 
 
-def _reduce_chunk(x: torch.Tensor, labels: torch.Tensor, conf: torch.Tensor | None) -> None:
+def _reduce_chunk(x: torch.Tensor, weights: torch.Tensor, labels: torch.Tensor,
+                  conf: torch.Tensor | None) -> None:
     """Argmax and ``1 / sum(exp(x - max))`` (= the max softmax probability) of one chunk.
 
     On class planes every pass runs across pixels: the max, then the lowest class reaching it
-    (classes weighted ``C .. 1`` where they equal the max; the largest weight wins), then the
-    exponentials. Reducing the ``C`` values of each pixel one pixel at a time is 2x slower.
+    (the largest of ``weights`` where a class equals the max), then the exponentials. Reducing
+    the ``C`` values of each pixel one pixel at a time is 2x slower.
     """
     planes = x.contiguous()
     c = planes.shape[1]
     top = torch.amax(planes, 1, keepdim=True)
-    weights = torch.arange(c, 0, -1, dtype=torch.uint8 if c < 256 else torch.int32,
-                           device=x.device).view(1, c, 1, 1)
     first = (planes == top).to(weights.dtype).mul_(weights).amax(1)
     torch.sub(c, first, out=labels)
     labels.clamp_(max=c - 1)  # NaN: no class equals the max

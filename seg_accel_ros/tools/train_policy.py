@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seg_accel_ros.engine.blocks import BlockEngine
+from seg_accel_ros.engine.blocks import BlockEngine, BlockGrid
 from seg_accel_ros.engine.dense import DenseEngine
 from seg_accel_ros.engine.factory import inference_model
 from seg_accel_ros.engine.learned_policy import (
@@ -54,9 +54,7 @@ def mixed_miou(frames: Sequence[Frame], score: Callable[[np.ndarray, tuple[int, 
     """mIoU of frames with FULL labels in the best-scored blocks and LOW labels elsewhere."""
     cm = ConfusionMatrix(num_classes)
     for image, truth, full, low in frames:
-        h, w = truth.shape
-        shape = (-(-h // block_size), -(-w // block_size))
-        s = score(image, shape)
+        s = score(image, BlockGrid(*truth.shape, block_size).shape)
         chosen = top_blocks(s, round(full_fraction * s.size))
         cm.update(mix_blocks(full, low, chosen, block_size), truth, CAMVID_IGNORE_INDEX)
     return 100.0 * cm.mean_iou()

@@ -75,12 +75,10 @@ class BlockEngine:
         t0 = time.perf_counter()
         x = self.preprocessing.to_tensor(image_rgb, self.device)
         k = self.num_classes
-        if self.confidence:
-            def reduce(logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
-                return labels_and_confidence(logits[:, :k])
-        else:
-            def reduce(logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
-                return (pixel_labels(logits[:, :k]),)
+
+        def reduce(logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            z = logits[:, :k]
+            return labels_and_confidence(z) if self.confidence else (pixel_labels(z),)
         with torch.inference_mode():
             labels, *conf = self.model.per_pixel(x, paths_t, reduce, temporal)
         if self.device.type == "cuda":
