@@ -32,6 +32,7 @@ class EngineConfig:
     max_reuse_frames: int = TemporalConfig.max_reuse_frames
     target_latency_ms: float = TemporalConfig.target_latency_ms
     motion_downscale: int = TemporalConfig.motion_downscale
+    reuse_granularity: str = TemporalConfig.reuse_granularity
     low_fusion: bool = False  # temporal: LOW blocks fused with moved FULL output (trained)
 
     def __post_init__(self) -> None:
@@ -57,4 +58,5 @@ class EngineConfig:
         return TemporalConfig(
             reuse_threshold=self.reuse_threshold, full_fraction=self.full_fraction,
             keyframe_interval=self.keyframe_interval, max_reuse_frames=self.max_reuse_frames,
-            target_latency_ms=self.target_latency_ms, motion_downscale=self.motion_downscale)
+            target_latency_ms=self.target_latency_ms, motion_downscale=self.motion_downscale,
+            reuse_granularity=self.reuse_granularity)

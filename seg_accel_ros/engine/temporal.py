@@ -41,6 +41,7 @@ class TemporalEngine:
         self.blocks.model.fusion = fusion if low_fusion else None
         self.policy = TemporalPolicy(config)
         self.motion = MotionEstimator(self.policy.config.motion_downscale)
+        self.blocks.model.dense_keyframes = self.policy.config.reuse_granularity == "frame"
         self.cache_misses = 0
         self.reset()
 
@@ -68,7 +69,11 @@ class TemporalEngine:
                 self.policy.config.motion_downscale:
             self.motion = MotionEstimator(int(changes["motion_downscale"]))
             self._previous_small = None
+        granularity = changes.get("reuse_granularity", self.policy.config.reuse_granularity)
         self.policy.set(**changes)
+        if granularity != ("frame" if self.blocks.model.dense_keyframes else "block"):
+            self.blocks.model.dense_keyframes = granularity == "frame"
+            self.reset()  # a dense keyframe's cache holds only the output
 
     def process(self, image_rgb: np.ndarray) -> FrameResult:
         """Segment one HxWx3 uint8 RGB frame of the stream."""
@@ -88,8 +93,10 @@ class TemporalEngine:
             prev = None
             self._cache = None
         t1 = time.perf_counter()
-        scores = self.complexity.scores(image_rgb, grid.shape, prev.labels if prev else None,
-                                        prev.confidence if prev else None)
+
+        def scores() -> np.ndarray:
+            return self.complexity.scores(image_rgb, grid.shape, prev.labels if prev else None,
+                                          prev.confidence if prev else None)
         paths = self.policy.decide(distortion, scores)
         t2 = time.perf_counter()
         try:

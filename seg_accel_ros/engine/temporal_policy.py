@@ -11,11 +11,18 @@ It combines, in this order of precedence:
 - a latency budget: with ``target_latency_ms`` > 0, :class:`LatencyController` scales the
   reuse threshold up and the FULL share down (or the reverse) so that measured latency
   tracks the target.
+
+With ``reuse_granularity = "frame"`` REUSE is decided for the whole frame: every block is
+REUSEd when the frame's mean distortion is below the threshold (and the frame's REUSE streak
+allows it), none otherwise. Where the block machinery's fixed cost per frame is as large as
+the work a partly REUSEd frame saves (small frames on a CPU), a frame that is either all
+REUSE (no network at all) or computed as a whole is the faster schedule.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -23,6 +30,7 @@ import numpy as np
 from seg_accel_ros.engine.result import BlockPath
 
 REUSE, LOW, FULL = int(BlockPath.REUSE), int(BlockPath.LOW), int(BlockPath.FULL)
+REUSE_GRANULARITIES = ("block", "frame")
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class TemporalConfig:
     max_reuse_frames: int = 4  # no block is REUSEd more than this many frames in a row
     target_latency_ms: float = 0.0  # > 0: adapt the thresholds to meet this latency
     motion_downscale: int = 4  # optical flow on the frame downscaled this many times
+    reuse_granularity: str = "block"  # REUSE per block, or for the whole frame ("frame")
 
     def __post_init__(self) -> None:
         for name in ("reuse_threshold", "target_latency_ms"):
@@ -49,6 +58,9 @@ class TemporalConfig:
             raise ValueError(f"max_reuse_frames must be >= 0, got {self.max_reuse_frames}")
         if self.motion_downscale < 1:
             raise ValueError(f"motion_downscale must be >= 1, got {self.motion_downscale}")
+        if self.reuse_granularity not in REUSE_GRANULARITIES:
+            raise ValueError(f"reuse_granularity must be one of {REUSE_GRANULARITIES}, "
+                             f"got {self.reuse_granularity!r}")
 
 
 class LatencyController:
@@ -104,10 +116,15 @@ class TemporalPolicy:
         """Feed back one frame's measured latency (used when a target is set)."""
         self.controller.update(latency_ms, self.config.target_latency_ms)
 
-    def decide(self, distortion: np.ndarray | None, complexity: np.ndarray) -> np.ndarray:
-        """rows x cols BlockPath map. ``distortion`` None: no usable cache (keyframe)."""
+    def decide(self, distortion: np.ndarray | None,
+               complexity: np.ndarray | Callable[[], np.ndarray]) -> np.ndarray:
+        """rows x cols BlockPath map. ``distortion`` None: no usable cache (keyframe).
+        ``complexity`` may be a function computing the scores: it is then called only when
+        some block is computed."""
         c = self.config
-        shape = complexity.shape
+        if distortion is None:
+            complexity = _scores(complexity)
+        shape = distortion.shape if distortion is not None else complexity.shape
         keyframe = (distortion is None or self._since_keyframe is None or self._streak is None
                     or self._streak.shape != shape
                     or self._since_keyframe + 1 >= c.keyframe_interval)
@@ -118,7 +135,16 @@ class TemporalPolicy:
         assert self._streak is not None and distortion is not None
         self._since_keyframe += 1
         threshold, full_fraction = self.effective
-        reuse = (distortion < threshold) & (self._streak < c.max_reuse_frames)
+        if c.reuse_granularity == "frame":
+            whole = (float(distortion.mean()) < threshold
+                     and int(self._streak.max()) < c.max_reuse_frames)
+            reuse = np.full(shape, whole)
+        else:
+            reuse = (distortion < threshold) & (self._streak < c.max_reuse_frames)
+        self._streak = np.where(reuse, self._streak + 1, 0)
+        if reuse.all():
+            return np.full(shape, REUSE, np.int64)
+        complexity = _scores(complexity)
         paths = np.full(shape, LOW, np.int64)
         paths[reuse] = REUSE
         computed = np.flatnonzero(~reuse)
@@ -126,5 +152,8 @@ class TemporalPolicy:
         if k > 0:
             order = np.argsort(-complexity.ravel()[computed], kind="stable")[:k]
             paths.flat[computed[order]] = FULL
-        self._streak = np.where(reuse, self._streak + 1, 0)
         return paths
+
+
+def _scores(complexity: np.ndarray | Callable[[], np.ndarray]) -> np.ndarray:
+    return complexity() if callable(complexity) else complexity

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
 from seg_accel_ros.engine.config import BLOCK_POLICIES, ENGINE_MODES
+from seg_accel_ros.engine.temporal_policy import REUSE_GRANULARITIES
 
 Validator = Callable[[object], str | None]  # returns a reason when the value is bad
 
@@ -103,6 +104,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("target_latency_ms", 0.0, "Temporal mode: latency the controller steers to by "
               "adapting reuse_threshold and full_fraction; 0 keeps them fixed.",
               min_value=0.0, max_value=60_000.0),
+    ParamSpec("reuse_granularity", "block", "Temporal mode: REUSE decided per block, or for "
+              "the whole frame ('frame': all blocks REUSEd when the frame's mean distortion is "
+              "below reuse_threshold, none otherwise; faster on small frames on a CPU).",
+              choices=REUSE_GRANULARITIES),
     ParamSpec("motion_downscale", 4, "Temporal mode: optical flow runs on the frame "
               "downscaled this many times.", min_value=1, max_value=32),
     ParamSpec("low_fusion", False, "Temporal mode: fuse LOW blocks with the moved output of "
@@ -135,7 +140,8 @@ PARAMS: tuple[ParamSpec, ...] = (
 SPECS: Mapping[str, ParamSpec] = {p.name: p for p in PARAMS}
 # Temporal-mode parameters, passed to the engine as they are and tunable while running.
 TEMPORAL_RUNTIME = ("reuse_threshold", "keyframe_interval", "max_reuse_frames",
-                    "target_latency_ms", "motion_downscale", "low_fusion")
+                    "target_latency_ms", "motion_downscale", "low_fusion",
+                    "reuse_granularity")
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,7 @@ class NodeConfig:
     max_reuse_frames: int
     target_latency_ms: float
     motion_downscale: int
+    reuse_granularity: str
     low_fusion: bool
     input_transport: str
     qos_reliability: str

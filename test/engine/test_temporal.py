@@ -8,7 +8,9 @@ import pytest
 import torch
 from scenes import scene
 
+from seg_accel_ros.engine.blocks.reuse import CacheMissError, MotionField
 from seg_accel_ros.engine.config import EngineConfig
+from seg_accel_ros.engine.dense import DenseEngine
 from seg_accel_ros.engine.factory import build_engine
 from seg_accel_ros.engine.result import BlockPath
 from seg_accel_ros.engine.temporal import TemporalEngine
@@ -96,3 +98,71 @@ def test_factory_builds_the_temporal_engine():
     assert engine.policy.config.max_reuse_frames == 2
     out = engine.process(scene(128, 128))
     assert out.labels.shape == (128, 128)
+
+
+def frame_engine(model, **config) -> TemporalEngine:
+    return TemporalEngine(model, TemporalConfig(reuse_granularity="frame", **config))
+
+
+def test_frame_granularity_keyframes_are_the_dense_network_and_cache_only_the_output(model):
+    engine = frame_engine(model, reuse_threshold=1.0)
+    img = scene()
+    key = engine.process(img)
+    assert (block_paths(key) == F).all()
+    np.testing.assert_array_equal(key.labels, DenseEngine(model).process(img).labels)
+    cache = engine.blocks.last_cache
+    assert cache is not None and len(cache.ops) == 1  # the output map, no feature levels
+    again = engine.process(img.copy())
+    assert (block_paths(again) == R).all()
+    np.testing.assert_array_equal(again.labels, key.labels)
+
+
+def test_frame_granularity_reuses_the_whole_frame_moved(model):
+    engine = frame_engine(model, reuse_threshold=6.0)
+    wide = scene(256, 416, seed=3)
+    first = engine.process(wide[:, 16:16 + 384].copy())
+    second = engine.process(wide[:, 32:32 + 384].copy())  # the view moved 16 px right
+    assert (block_paths(second) == R).all()
+    expected = first.labels[16:-16, 32:-16]
+    assert (second.labels[16:-16, 16:-32] == expected).mean() >= 0.99
+
+
+def test_frame_granularity_alternates_reused_and_computed_frames(model):
+    """Computed frames between keyframes take the FULL/LOW mix of ``full_fraction`` (M)."""
+    img = scene(128, 256)
+    for full_fraction, expected in ((1.0, "FRFRFRFR"), (0.5, "FRMRMRFR")):
+        engine = frame_engine(model, keyframe_interval=6, max_reuse_frames=1,
+                              reuse_threshold=1.0, full_fraction=full_fraction)
+        kinds = []
+        for _ in range(8):
+            p = block_paths(engine.process(img))
+            kinds.append("F" if (p == F).all() else "R" if (p == R).all() else "M")
+        assert "".join(kinds) == expected
+        assert engine.cache_misses == 0
+
+
+def test_a_dense_keyframe_cache_cannot_serve_a_partly_reused_frame(model):
+    engine = frame_engine(model, reuse_threshold=1.0)
+    img = scene()
+    engine.process(img)
+    paths = np.full(engine.blocks.grid(*img.shape[:2]).shape, R)
+    paths[0, 0] = F
+    motion = MotionField.still(*img.shape[:2])
+    with pytest.raises(CacheMissError):
+        engine.blocks.process(img, paths, (engine.blocks.last_cache, motion))
+
+
+def test_switching_granularity_live_starts_with_a_keyframe(model):
+    engine = TemporalEngine(model, TemporalConfig(reuse_threshold=1.0))
+    img = scene()
+    engine.process(img)
+    assert (block_paths(engine.process(img)) == R).all()
+    engine.configure(reuse_granularity="frame")
+    assert (block_paths(engine.process(img)) == F).all()
+    assert len(engine.blocks.last_cache.ops) == 1
+    assert (block_paths(engine.process(img)) == R).all()
+    engine.configure(reuse_granularity="block")
+    assert (block_paths(engine.process(img)) == F).all()
+    assert len(engine.blocks.last_cache.ops) > 1  # every level: blocks may be REUSEd alone
+    with pytest.raises(ValueError):
+        engine.configure(reuse_granularity="pixel")

@@ -67,10 +67,54 @@ def test_resolution_change_is_a_keyframe():
     assert (policy.decide(np.zeros((2, 2)), np.ones((2, 2))) == F).all()
 
 
+def frame_policy(**config) -> TemporalPolicy:
+    policy = TemporalPolicy(TemporalConfig(reuse_granularity="frame", **config))
+    policy.decide(None, FLAT)
+    return policy
+
+
+def test_frame_granularity_reuses_all_blocks_or_none_by_the_mean_distortion():
+    policy = frame_policy(reuse_threshold=2.0, full_fraction=0.25, max_reuse_frames=1000)
+    mostly_still = np.zeros(SHAPE)
+    mostly_still[0, 0] = 12.0  # one changed block; the frame's mean is 1.0
+    assert (policy.decide(mostly_still, FLAT) == R).all()
+    changed = np.full(SHAPE, 3.0)
+    changed[0, 0] = 0.0  # one still block; the frame's mean is 2.75
+    paths = policy.decide(changed, np.arange(12.0).reshape(SHAPE))
+    assert not (paths == R).any()  # no block REUSEd, however still
+    assert sorted(zip(*np.nonzero(paths == F), strict=True)) == [(2, 1), (2, 2), (2, 3)]
+
+
+@pytest.mark.parametrize("max_reuse", [0, 1, 2, 5])
+def test_frame_granularity_bounds_the_frames_reused_in_a_row(max_reuse):
+    policy = frame_policy(keyframe_interval=1000, max_reuse_frames=max_reuse)
+    kinds = "".join("R" if (policy.decide(STILL, FLAT) == R).all() else "C" for _ in range(24))
+    assert kinds == ("R" * max_reuse + "C") * (24 // (max_reuse + 1)) + \
+        ("R" * max_reuse + "C")[: 24 % (max_reuse + 1)]
+
+
+def test_scores_are_computed_only_for_frames_that_compute_blocks():
+    calls = []
+
+    def scores() -> np.ndarray:
+        calls.append(1)
+        return FLAT
+
+    for granularity in ("block", "frame"):
+        calls.clear()
+        policy = TemporalPolicy(TemporalConfig(reuse_granularity=granularity))
+        policy.decide(None, scores)  # a keyframe: the scores give the grid's shape
+        assert (policy.decide(STILL, scores) == R).all()
+        assert len(calls) == 1
+        moving = np.full(SHAPE, 50.0)
+        assert (policy.decide(moving, scores) != R).all()
+        assert len(calls) == 2
+
+
 @pytest.mark.parametrize("bad", [{"reuse_threshold": float("nan")}, {"reuse_threshold": -1},
                                  {"full_fraction": 1.5}, {"keyframe_interval": 0},
                                  {"max_reuse_frames": -1}, {"target_latency_ms": float("inf")},
-                                 {"motion_downscale": 0}])
+                                 {"motion_downscale": 0}, {"reuse_granularity": "pixel"}])
 def test_bad_configuration_is_rejected(bad):
     with pytest.raises(ValueError):
         TemporalConfig(**bad)

@@ -41,6 +41,8 @@ def test_speed_latency_and_path_mix_are_reported(report: dict) -> None:
     assert report["path_mix"]["full"] * 100 == pytest.approx(EXPECTED["path_full"])
     assert report["path_mix"]["reuse"] == 0.0
     assert report["speed_ratio"] > 0
+    dense = report["dense"]["time_ms"]
+    assert report["throughput_ratio"] == pytest.approx(dense["mean"] / report["time_ms"]["mean"])
     assert report["time_ms"]["median"] > 0
     assert report["latency_ms"]["p50"] == pytest.approx(report["time_ms"]["median"])
     assert report["evaluation"] == "offline" and report["sweep"] is None
@@ -63,6 +65,7 @@ def test_without_reference_there_is_no_fidelity_or_speed_ratio() -> None:
                              engine_factory=FakeEngine)
     report = build_report(evaluation)
     assert report["fidelity"] is None and report["speed_ratio"] is None
+    assert report["throughput_ratio"] is None
     assert report["dense"] is None
     assert report["miou"] == pytest.approx(EXPECTED["miou"])
 

@@ -18,7 +18,8 @@ TOP_LEVEL_KEYS = {
     "tool", "evaluation", "source", "dataset", "model", "weights", "device", "mode", "config",
     "frames", "frames_with_output", "image_size", "ignore_index", "units", "labelled_frames",
     "miou", "pixel_accuracy", "class_accuracy", "unscored_predictions", "iou_per_class",
-    "accuracy_per_class", "time_ms", "latency_ms", "speed_ratio", "fidelity", "dense",
+    "accuracy_per_class", "time_ms", "latency_ms", "speed_ratio", "throughput_ratio",
+    "fidelity", "dense",
     "path_mix", "stream_resets", "sweep", "live", "files"}
 
 
@@ -68,6 +69,7 @@ def test_printed_summary_shows_the_json_figures() -> None:
                   report["fidelity"]["pixel_agreement"]):
         assert f"{value:.2f}" in text
     assert f"{report['speed_ratio']:.2f}x" in text
+    assert f"{report['throughput_ratio']:.2f}x" in text
     assert "37.5% / 62.5% / 0.0%" in text  # path mix FULL / LOW / REUSE
     assert "n/a" not in text.split("Per-class IoU")[0]
 

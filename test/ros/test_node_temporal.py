@@ -65,6 +65,29 @@ def test_temporal_parameters_are_tunable_and_validated(node, probe):
     assert probe.get_parameters(NODE, ["reuse_threshold"]) == [3.0]
 
 
+def test_reuse_granularity_is_switchable_live_and_validated(node, probe):
+    (bad,) = probe.set_parameters(NODE, {"reuse_granularity": "pixel"})
+    assert not bad.successful and "reuse_granularity" in bad.reason
+    for name, value in (("reuse_granularity", "frame"), ("reuse_threshold", 1.0)):
+        (ok,) = probe.set_parameters(NODE, {name: value})
+        assert ok.successful, ok.reason
+    sender = FrameSender(probe, NODE)
+    try:
+        img = np.full((128, 256, 3), 60, np.uint8)
+        img[:, 128:] = 200
+        start = _until_answered(sender, img, 300.0)
+        labels = [sender.send(img, start + 0.1 * i) for i in range(4)]
+        assert all(m is not None for m in labels), node.output()
+        # a still camera: dense keyframes and whole reused frames give the same labels
+        assert len({bytes(m.data) for m in labels}) == 1
+        assert float(_values(probe)["path_reuse"]) > 0.0
+    finally:
+        sender.close()
+        (back,) = probe.set_parameters(NODE, {"reuse_granularity": "block"})
+        assert back.successful, back.reason
+    assert probe.get_parameters(NODE, ["reuse_granularity"]) == ["block"]
+
+
 def test_stamp_going_back_resets_the_temporal_state(node, probe):
     before = int(_values(probe)["stream_resets"])
     sender = FrameSender(probe, NODE)

@@ -182,6 +182,11 @@ class BlockwiseModel:
     network (on the 2x2-pooled image for LOW, upsampled 2x), which is what block execution
     computes then, minus its bookkeeping (all-FULL key frames cost what the dense network
     costs). Turn it off to run such frames through the block machinery.
+
+    ``dense_keyframes`` (temporal frames): an all-FULL frame runs the plain dense network
+    too, and caches only its output. The next frame can then REUSE all of its blocks or none
+    (frame-granular reuse, :class:`~seg_accel_ros.engine.temporal_policy.TemporalPolicy`);
+    a mix raises :class:`~.reuse.CacheMissError`.
     """
 
     def __init__(self, module: nn.Module, block_size: int = 128,
@@ -195,6 +200,7 @@ class BlockwiseModel:
         self.last_frame: Frame | None = None
         self.last_cache: FeatureCache | None = None
         self.fusion: nn.Module | None = None  # LOW-block fusion in temporal frames
+        self.dense_keyframes = False
         self._scratch = Scratch()
 
     def grid(self, height: int, width: int) -> BlockGrid:
@@ -253,6 +259,13 @@ class BlockwiseModel:
         if self.dense_single_path and reuse is None and len(frame.present) == 1:
             self.last_fallbacks = Counter()
             return self._dense(x, frame.present[0])
+        if self.dense_keyframes and reuse is not None and frame.present == (FULL,) \
+                and not frame.reused:
+            self.last_fallbacks = Counter()
+            out = self.module(x)
+            if not (isinstance(out, torch.Tensor) and out.dim() == 4):
+                raise TypeError("dense keyframes need a module returning one 4-D map")
+            return image_to_blocks(out, frame)  # the output map, the only one cached
         before = FALLBACKS.copy()
         with self._global_hooks():
             out = self.module(image_to_blocks(x, frame))
