@@ -120,7 +120,7 @@ class TemporalPolicy:
                complexity: np.ndarray | Callable[[], np.ndarray]) -> np.ndarray:
         """rows x cols BlockPath map. ``distortion`` None: no usable cache (keyframe).
         ``complexity`` may be a function computing the scores: it is then called only when
-        some block is computed."""
+        they rank blocks (some, not all, computed blocks run FULL)."""
         c = self.config
         if distortion is None:
             complexity = _scores(complexity)
@@ -142,14 +142,14 @@ class TemporalPolicy:
         else:
             reuse = (distortion < threshold) & (self._streak < c.max_reuse_frames)
         self._streak = np.where(reuse, self._streak + 1, 0)
-        if reuse.all():
-            return np.full(shape, REUSE, np.int64)
-        complexity = _scores(complexity)
         paths = np.full(shape, LOW, np.int64)
         paths[reuse] = REUSE
         computed = np.flatnonzero(~reuse)
-        k = min(round(full_fraction * complexity.size), computed.size)
-        if k > 0:
+        k = min(round(full_fraction * reuse.size), computed.size)
+        if k == computed.size:  # every computed block FULL (or none computed): no ranking
+            paths.flat[computed] = FULL
+        elif k > 0:
+            complexity = _scores(complexity)
             order = np.argsort(-complexity.ravel()[computed], kind="stable")[:k]
             paths.flat[computed[order]] = FULL
         return paths

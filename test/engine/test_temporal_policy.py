@@ -93,7 +93,7 @@ def test_frame_granularity_bounds_the_frames_reused_in_a_row(max_reuse):
         ("R" * max_reuse + "C")[: 24 % (max_reuse + 1)]
 
 
-def test_scores_are_computed_only_for_frames_that_compute_blocks():
+def test_scores_are_computed_only_when_they_rank_blocks():
     calls = []
 
     def scores() -> np.ndarray:
@@ -108,6 +108,9 @@ def test_scores_are_computed_only_for_frames_that_compute_blocks():
         assert len(calls) == 1
         moving = np.full(SHAPE, 50.0)
         assert (policy.decide(moving, scores) != R).all()
+        assert len(calls) == 2
+        policy.set(full_fraction=1.0)  # every computed block FULL: nothing to rank
+        assert (policy.decide(moving, scores) == F).all()
         assert len(calls) == 2
 
 
