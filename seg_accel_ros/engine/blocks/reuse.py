@@ -450,9 +450,11 @@ class ReuseContext:
         my = np.minimum(((y + 0.5) * (s / motion.scale)).astype(np.intp), fh - 1)
         mx = np.minimum(((x + 0.5) * (s / motion.scale)).astype(np.intp), fw - 1)
         d = motion.flow.take(my, 0).take(mx, 1)  # height x width x (dx, dy)
-        sy = d[..., 1] / s
+        sy = d[..., 1].astype(np.float64)  # the flow is float32; positions in float64
+        sy /= s
         sy += y[:, None]
-        sx = d[..., 0] / s
+        sx = d[..., 0].astype(np.float64)
+        sx /= s
         sx += x
         np.clip(np.rint(sy, out=sy), 0, hv - 1, out=sy)
         np.clip(np.rint(sx, out=sx), 0, wv - 1, out=sx)

@@ -4,11 +4,19 @@ and computed neighbours read REUSE halos as they read FULL ones."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from seg_accel_ros.engine.blocks import BlockEngine
-from seg_accel_ros.engine.blocks.reuse import CacheMissError, MotionField, split_by_source
+from seg_accel_ros.engine.blocks.grid import BlockGrid
+from seg_accel_ros.engine.blocks.layout import Frame
+from seg_accel_ros.engine.blocks.reuse import (
+    CacheMissError,
+    MotionField,
+    ReuseContext,
+    split_by_source,
+)
 from seg_accel_ros.engine.result import BlockPath
 
 NETS = ("resnet_like", "unet_like", "swiftnet_lite0", "cgnet", "espnet")
@@ -159,3 +167,26 @@ def test_codes_split_by_the_frame_and_path_they_point_into():
     (group, pos, rows), = split_by_source(codes[[0, 2]])
     assert (group, pos, rows.tolist()) == ((7 << 2) | 2, None, [5, 1])
     assert split_by_source(codes[:0]) == []
+
+
+@pytest.mark.parametrize("bf, ext", [(64, (100, 150)), (16, (25, 38)), (2, (4, 5))])
+def test_each_pixel_moves_to_the_nearest_pixel_its_flow_points_at(bf, ext):
+    """Level pixel (y, x) of ``s`` input pixels takes the flow sample it lies in and comes
+    from round((y, x) + flow / s), clamped to the level's valid extent (half-pixel flows,
+    the rounding ties, included)."""
+    rng = np.random.default_rng(1)
+    grid = BlockGrid(200, 300, 64)
+    flow = (rng.standard_normal((50, 75, 2)) * 9).astype(np.float32)
+    flow[::2] = np.round(flow[::2] * 2) / 2
+    frame = Frame(grid, torch.full(grid.shape, int(BlockPath.FULL)), torch.device("cpu"))
+    ctx = ReuseContext(frame, None, MotionField(flow, 4.0))
+    sources = ctx._moved_sources((bf, ext))
+    s = 64 / bf
+    width = grid.cols * bf
+    for y in range(0, grid.rows * bf, max(1, bf // 8)):
+        for x in range(0, width, max(1, bf // 8)):
+            dx, dy = (float(v) for v in flow[min(int((y + 0.5) * s / 4), 49),
+                                              min(int((x + 0.5) * s / 4), 74)])
+            sy = min(max(round(y + dy / s), 0), ext[0] - 1)  # round: ties to even, as rint
+            sx = min(max(round(x + dx / s), 0), ext[1] - 1)
+            assert sources[y, x] == sy * width + sx
