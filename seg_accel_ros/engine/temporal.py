@@ -69,10 +69,10 @@ class TemporalEngine:
                 self.policy.config.motion_downscale:
             self.motion = MotionEstimator(int(changes["motion_downscale"]))
             self._previous_small = None
-        granularity = changes.get("reuse_granularity", self.policy.config.reuse_granularity)
+        before = self.policy.config.reuse_granularity
         self.policy.set(**changes)
-        if granularity != ("frame" if self.blocks.model.dense_keyframes else "block"):
-            self.blocks.model.dense_keyframes = granularity == "frame"
+        if self.policy.config.reuse_granularity != before:
+            self.blocks.model.dense_keyframes = self.policy.config.reuse_granularity == "frame"
             self.reset()  # a dense keyframe's cache holds only the output
 
     def process(self, image_rgb: np.ndarray) -> FrameResult:

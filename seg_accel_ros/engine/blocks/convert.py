@@ -262,7 +262,7 @@ class BlockwiseModel:
         if self.dense_keyframes and reuse is not None and frame.present == (FULL,) \
                 and not frame.reused:
             self.last_fallbacks = Counter()
-            out = self.module(x)
+            out = self._dense(x, FULL)
             if not (isinstance(out, torch.Tensor) and out.dim() == 4):
                 raise TypeError("dense keyframes need a module returning one 4-D map")
             return image_to_blocks(out, frame)  # the output map, the only one cached
