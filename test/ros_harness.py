@@ -79,9 +79,6 @@ def start_publisher(env: dict[str, str], log: Path, *extra: str) -> ManagedProce
                           env, log)
 
 
-QUERY_RESEND_S = 5.0  # a read-only query unanswered this long is sent again
-
-
 class Probe:
     """The test's own rclpy node, spun in a background thread."""
 
@@ -92,24 +89,16 @@ class Probe:
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
 
-    def call(self, srv_type, name: str, request, timeout: float = 30.0,
-             resend_after: float | None = None):
-        """Call a service. ``resend_after`` (queries only): send the request again when no
-        answer came in that many seconds. Right after a node starts, its service can be
-        discovered before the way back to this client is, and that first answer is lost."""
+    def call(self, srv_type, name: str, request, timeout: float = 30.0):
         client = self.node.create_client(srv_type, name)
         try:
             if not client.wait_for_service(timeout_sec=timeout):
                 raise TimeoutError(f"service {name} not available")
             future = client.call_async(request)
-            sent = time.monotonic()
-            deadline = sent + timeout
+            deadline = time.monotonic() + timeout
             while not future.done():
-                now = time.monotonic()
-                if now > deadline:
+                if time.monotonic() > deadline:
                     raise TimeoutError(f"service {name} did not answer")
-                if resend_after is not None and now - sent > resend_after:
-                    future, sent = client.call_async(request), now
                 time.sleep(0.01)
             return future.result()
         finally:
@@ -121,8 +110,7 @@ class Probe:
         return self.call(ChangeState, f"/{node}/change_state", req, timeout).success
 
     def get_state(self, node: str) -> str:
-        return self.call(GetState, f"/{node}/get_state", GetState.Request(),
-                         resend_after=QUERY_RESEND_S).current_state.label
+        return self.call(GetState, f"/{node}/get_state", GetState.Request()).current_state.label
 
     def set_parameters(self, node: str, values: dict[str, object]):
         req = SetParameters.Request()
@@ -132,16 +120,14 @@ class Probe:
     def get_parameters(self, node: str, names: list[str]) -> list[object]:
         req = GetParameters.Request()
         req.names = names
-        values = self.call(GetParameters, f"/{node}/get_parameters", req,
-                           resend_after=QUERY_RESEND_S).values
+        values = self.call(GetParameters, f"/{node}/get_parameters", req).values
         return [Parameter.from_parameter_msg(ParameterMsg(name=n, value=v)).value
                 for n, v in zip(names, values, strict=True)]
 
     def describe_parameters(self, node: str, names: list[str]):
         req = DescribeParameters.Request()
         req.names = names
-        return self.call(DescribeParameters, f"/{node}/describe_parameters", req,
-                         resend_after=QUERY_RESEND_S).descriptors
+        return self.call(DescribeParameters, f"/{node}/describe_parameters", req).descriptors
 
     def collect(self, msg_type, topic: str, count: int, timeout: float, qos=10) -> list:
         """Subscribe to ``topic`` and return up to ``count`` messages received in ``timeout``."""
