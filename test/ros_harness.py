@@ -79,30 +79,56 @@ def start_publisher(env: dict[str, str], log: Path, *extra: str) -> ManagedProce
                           env, log)
 
 
+QUERY_RESEND_S = 5.0  # a read-only query unanswered this long is sent again
+
+
 class Probe:
-    """The test's own rclpy node, spun in a background thread."""
+    """The test's own rclpy node, spun in a background thread.
+
+    Service clients are created once per service and kept until :meth:`close`: destroying a
+    client from this thread while the executor may still be taking a response for it is a
+    race, and a kept client is matched by the node's server once, not on every call.
+    """
 
     def __init__(self, context) -> None:
         self.node = rclpy.create_node(f"probe_{os.getpid()}", context=context)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
+        self._clients: dict[tuple[type, str], object] = {}
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
 
-    def call(self, srv_type, name: str, request, timeout: float = 30.0):
-        client = self.node.create_client(srv_type, name)
-        try:
-            if not client.wait_for_service(timeout_sec=timeout):
-                raise TimeoutError(f"service {name} not available")
-            future = client.call_async(request)
-            deadline = time.monotonic() + timeout
-            while not future.done():
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"service {name} did not answer")
-                time.sleep(0.01)
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
+    def _client(self, srv_type, name: str):
+        client = self._clients.get((srv_type, name))
+        if client is None:
+            client = self._clients[(srv_type, name)] = self.node.create_client(srv_type, name)
+        return client
+
+    def call(self, srv_type, name: str, request, timeout: float = 30.0,
+             resend_after: float | None = None):
+        """Call a service and wait for its answer.
+
+        ``resend_after`` (idempotent queries only): send the request again when no answer came
+        in that many seconds. A server drops its answer when it has not yet discovered this
+        client's response reader (Fast DDS waits 100 ms for it), which happens to a node that
+        has just started on a loaded machine.
+        """
+        client = self._client(srv_type, name)
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {name} not available")
+        future = client.call_async(request)
+        sent = time.monotonic()
+        deadline = sent + timeout
+        while not future.done():
+            now = time.monotonic()
+            if now > deadline:
+                client.remove_pending_request(future)
+                raise TimeoutError(f"service {name} did not answer")
+            if resend_after is not None and now - sent > resend_after:
+                client.remove_pending_request(future)  # a late answer to it is ignored
+                future, sent = client.call_async(request), now
+            time.sleep(0.01)
+        return future.result()
 
     def change_state(self, node: str, transition_id: int, timeout: float = 120.0) -> bool:
         req = ChangeState.Request()
@@ -110,7 +136,8 @@ class Probe:
         return self.call(ChangeState, f"/{node}/change_state", req, timeout).success
 
     def get_state(self, node: str) -> str:
-        return self.call(GetState, f"/{node}/get_state", GetState.Request()).current_state.label
+        return self.call(GetState, f"/{node}/get_state", GetState.Request(),
+                         resend_after=QUERY_RESEND_S).current_state.label
 
     def set_parameters(self, node: str, values: dict[str, object]):
         req = SetParameters.Request()
@@ -120,14 +147,16 @@ class Probe:
     def get_parameters(self, node: str, names: list[str]) -> list[object]:
         req = GetParameters.Request()
         req.names = names
-        values = self.call(GetParameters, f"/{node}/get_parameters", req).values
+        values = self.call(GetParameters, f"/{node}/get_parameters", req,
+                           resend_after=QUERY_RESEND_S).values
         return [Parameter.from_parameter_msg(ParameterMsg(name=n, value=v)).value
                 for n, v in zip(names, values, strict=True)]
 
     def describe_parameters(self, node: str, names: list[str]):
         req = DescribeParameters.Request()
         req.names = names
-        return self.call(DescribeParameters, f"/{node}/describe_parameters", req).descriptors
+        return self.call(DescribeParameters, f"/{node}/describe_parameters", req,
+                         resend_after=QUERY_RESEND_S).descriptors
 
     def collect(self, msg_type, topic: str, count: int, timeout: float, qos=10) -> list:
         """Subscribe to ``topic`` and return up to ``count`` messages received in ``timeout``."""
@@ -141,6 +170,9 @@ class Probe:
 
     def close(self) -> None:
         self.executor.shutdown()
+        self._thread.join(timeout=10.0)
+        for client in self._clients.values():
+            self.node.destroy_client(client)
         self.node.destroy_node()
 
 
