@@ -4,6 +4,8 @@
 prints, for each FULL fraction, the median over rounds of (block-engine time / dense time) and
 the ratio of the fastest runs; dense and block runs are interleaved so that load from other
 processes hits both alike. On a shared machine ``--threads 1 --cpu-time`` is the steadiest.
+``--ops`` instead prints where the time goes: each engine's self CPU time per PyTorch op
+(convolutions, index gathers, upsampling ...) at the first FULL fraction.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 from seg_accel_ros.engine.blocks.executor import BlockEngine
 from seg_accel_ros.engine.dense import DenseEngine
@@ -91,6 +94,43 @@ def _stage_runs(engine: BlockEngine, model: LoadedModel, stage: str, size: tuple
     return (lambda: model.module(x)), (lambda paths: engine.run(x, paths))
 
 
+def op_times(model_name: str = "swiftnet_lite0", size: tuple[int, int] = (720, 1280),
+             fraction: float = 1.0, block_size: int = 128, rounds: int = 2, seed: int = 0,
+             dense_single_path: bool = False, image: np.ndarray | None = None
+             ) -> dict[str, dict[str, float]]:
+    """Self CPU milliseconds per frame of each PyTorch op, ``{"dense": {op: ms}, "blocks":
+    {op: ms}}``: the engines' ``process`` on the same frame (``image`` or a random one),
+    profiled over ``rounds`` frames after one warm-up. What is left after the convolutions is
+    what the block machinery adds (gathers, copies) or saves."""
+    torch.set_flush_denormal(True)
+    model = inference_model(model_name)
+    if image is None:
+        image = np.random.default_rng(seed).integers(0, 256, (*size, 3), np.uint8)
+    engine = BlockEngine(model, block_size, dense_single_path=dense_single_path)
+    paths = engine.grid(*image.shape[:2]).random(fraction, torch.Generator().manual_seed(seed))
+    dense = DenseEngine(model)
+    runs = {"dense": lambda: dense.process(image), "blocks": lambda: engine.process(image, paths)}
+    out = {}
+    with torch.inference_mode():
+        for name, run in runs.items():
+            run()
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                for _ in range(rounds):
+                    run()
+            out[name] = {e.key: e.self_cpu_time_total / rounds / 1e3
+                         for e in prof.key_averages() if e.self_cpu_time_total > 0}
+    return out
+
+
+def _print_op_times(times: dict[str, dict[str, float]], top: int = 20) -> None:
+    dense, blocks = times["dense"], times["blocks"]
+    print(f"{'op':36s} {'blocks ms':>10s} {'dense ms':>10s}")
+    for op in sorted(set(dense) | set(blocks), key=lambda k: -max(dense.get(k, 0),
+                                                                  blocks.get(k, 0)))[:top]:
+        print(f"{op:36s} {blocks.get(op, 0.0):10.1f} {dense.get(op, 0.0):10.1f}")
+    print(f"{'all ops':36s} {sum(blocks.values()):10.1f} {sum(dense.values()):10.1f}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="swiftnet_lite0")
@@ -104,9 +144,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--cpu-time", action="store_true",
                    help="measure process CPU time instead of wall time (robust to load from "
                         "other processes; use with --threads 1)")
+    p.add_argument("--ops", action="store_true",
+                   help="print self CPU time per PyTorch op of both engines instead")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.ops:
+        _print_op_times(op_times(args.model, tuple(args.size), args.fractions[0],
+                                 args.block_size, dense_single_path=not args.block_machinery))
+        return
     clock = time.process_time if args.cpu_time else time.perf_counter
     res = time_ratios(args.model, tuple(args.size), args.fractions, args.repeats,
                       args.block_size, clock=clock,

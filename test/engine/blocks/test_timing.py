@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seg_accel_ros.engine.blocks.timing import time_ratios
+from seg_accel_ros.engine.blocks.timing import op_times, time_ratios
 from seg_accel_ros.tools.bench import main as bench_main
 
 
@@ -45,3 +45,14 @@ def test_bench_blocks_suite_on_generated_frame(tmp_path, capsys) -> None:
     report = out.read_text()
     assert '"stage": "labels"' in report and '"frame": "generated"' in report
     assert "ratio_full_0.5" in capsys.readouterr().out
+
+
+def test_op_times_put_the_convolutions_of_both_engines_on_the_same_frame() -> None:
+    times = op_times(size=(128, 192), fraction=1.0, rounds=1)
+    assert set(times) == {"dense", "blocks"}
+    for ops in times.values():
+        assert any("conv" in op for op in ops)
+        assert all(ms >= 0 for ms in ops.values())
+    # forced through the block code, the all-FULL frame gathers halos; dense never does
+    assert "aten::index_select" in times["blocks"]
+    assert "aten::index_select" not in times["dense"]
