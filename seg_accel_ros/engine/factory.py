@@ -15,7 +15,6 @@ from seg_accel_ros.engine.dense import DenseEngine
 from seg_accel_ros.engine.learned_policy import LinearBlockScorer, trained_scorer
 from seg_accel_ros.engine.result import FrameResult
 from seg_accel_ros.models.folding import fold_batchnorm
-from seg_accel_ros.models.pointwise import route_pointwise_to_onednn
 from seg_accel_ros.models.registry import LoadedModel, create_model
 
 log = logging.getLogger(__name__)
@@ -63,8 +62,7 @@ class Engine(Protocol):
 def inference_model(name: str, weights: str | Path | None = None,
                     device: str | torch.device = "cpu") -> LoadedModel:
     """:func:`create_model` with BatchNorm folded into the convolutions where it can be
-    (checked on an example input; the network is left as it is when folding fails) and, on
-    the CPU, its 1x1 convolutions on oneDNN (:mod:`seg_accel_ros.models.pointwise`)."""
+    (checked on an example input; the network is left as it is when folding fails)."""
     model = create_model(name, weights, device)
     h, w = FOLD_EXAMPLE_SIZE
     example = model.spec.preprocessing.to_tensor(
@@ -73,12 +71,8 @@ def inference_model(name: str, weights: str | Path | None = None,
         module, folded = fold_batchnorm(model.module, example)
     except Exception as exc:  # a network that cannot run on the example: keep it unfolded
         log.warning("BatchNorm folding skipped for %s: %s", name, exc)
-        module, folded = model.module, 0
-    if folded:
-        model = replace(model, module=module)
-    if model.device.type == "cpu":
-        route_pointwise_to_onednn(model.module)
-    return model
+        return model
+    return replace(model, module=module) if folded else model
 
 
 def block_scorer(config: EngineConfig, model: LoadedModel) -> LinearBlockScorer | None:
