@@ -7,7 +7,7 @@ import time
 import numpy as np
 import torch
 
-from seg_accel_ros.engine.result import BlockPath, FrameResult, labels_and_confidence, pixel_labels
+from seg_accel_ros.engine.result import BlockPath, FrameResult, pixel_maps
 from seg_accel_ros.models.registry import LoadedModel
 
 
@@ -41,10 +41,7 @@ class DenseEngine:
         """Segment one HxWx3 uint8 RGB frame."""
         t0 = time.perf_counter()
         logits = self.logits(image_rgb)[:, : self.model.spec.num_classes]
-        if self.confidence:
-            labels, conf = (t[0] for t in labels_and_confidence(logits))
-        else:
-            labels, conf = pixel_labels(logits)[0], None
+        labels, *conf = (t[0] for t in pixel_maps(logits, self.confidence))
         if self.model.device.type == "cuda":
             torch.cuda.synchronize()
         t1 = time.perf_counter()
@@ -52,7 +49,7 @@ class DenseEngine:
         return FrameResult(
             labels=labels.to(torch.uint8).cpu().numpy(),
             path_map=np.full((h, w), int(BlockPath.FULL), np.uint8),
-            confidence=None if conf is None else conf.cpu().numpy(),
+            confidence=conf[0].cpu().numpy() if conf else None,
             timings_ms={"network": (t1 - t0) * 1e3},
             path_mix={"full": 1.0, "low": 0.0, "reuse": 0.0},
         )

@@ -60,6 +60,12 @@ def pixel_labels(logits: torch.Tensor) -> torch.Tensor:
     return _reduce(logits, confidence=False)[0]
 
 
+def pixel_maps(logits: torch.Tensor, confidence: bool) -> tuple[torch.Tensor, ...]:
+    """What an engine returns per pixel: ``(labels,)``, or ``(labels, confidence)`` when a
+    policy reads the confidence."""
+    return labels_and_confidence(logits) if confidence else (pixel_labels(logits),)
+
+
 def _reduce(logits: torch.Tensor, confidence: bool
             ) -> tuple[torch.Tensor, torch.Tensor | None]:
     x = logits.float()

@@ -41,7 +41,7 @@ class TemporalEngine:
         self.blocks.model.fusion = fusion if low_fusion else None
         self.policy = TemporalPolicy(config)
         self.motion = MotionEstimator(self.policy.config.motion_downscale)
-        self.blocks.model.dense_keyframes = self.policy.config.reuse_granularity == "frame"
+        self._follow_granularity()
         self.cache_misses = 0
         self.reset()
 
@@ -72,8 +72,12 @@ class TemporalEngine:
         before = self.policy.config.reuse_granularity
         self.policy.set(**changes)
         if self.policy.config.reuse_granularity != before:
-            self.blocks.model.dense_keyframes = self.policy.config.reuse_granularity == "frame"
+            self._follow_granularity()
             self.reset()  # a dense keyframe's cache holds only the output
+
+    def _follow_granularity(self) -> None:
+        """Frame-granular REUSE runs all-FULL frames densely (their cache: the output only)."""
+        self.blocks.model.dense_keyframes = self.policy.config.reuse_granularity == "frame"
 
     def process(self, image_rgb: np.ndarray) -> FrameResult:
         """Segment one HxWx3 uint8 RGB frame of the stream."""

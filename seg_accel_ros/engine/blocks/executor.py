@@ -11,7 +11,7 @@ from torch import nn
 from seg_accel_ros.engine.blocks.convert import BlockwiseModel, TemporalInput
 from seg_accel_ros.engine.blocks.grid import BlockGrid
 from seg_accel_ros.engine.blocks.reuse import FeatureCache
-from seg_accel_ros.engine.result import BlockPath, FrameResult, labels_and_confidence, pixel_labels
+from seg_accel_ros.engine.result import BlockPath, FrameResult, pixel_maps
 from seg_accel_ros.models.preprocessing import Preprocessing
 from seg_accel_ros.models.registry import LoadedModel
 
@@ -80,8 +80,7 @@ class BlockEngine:
         k = self.num_classes
 
         def reduce(logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            z = logits[:, :k]
-            return labels_and_confidence(z) if self.confidence else (pixel_labels(z),)
+            return pixel_maps(logits[:, :k], self.confidence)
         with torch.inference_mode():
             labels, *conf = self.model.per_pixel(x, paths_t, reduce, temporal)
         if self.device.type == "cuda":

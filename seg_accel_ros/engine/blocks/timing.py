@@ -107,9 +107,10 @@ def op_times(model_name: str = "swiftnet_lite0", size: tuple[int, int] = (720, 1
     if image is None:
         image = np.random.default_rng(seed).integers(0, 256, (*size, 3), np.uint8)
     engine = BlockEngine(model, block_size, dense_single_path=dense_single_path)
-    paths = engine.grid(*image.shape[:2]).random(fraction, torch.Generator().manual_seed(seed))
-    dense = DenseEngine(model)
-    runs = {"dense": lambda: dense.process(image), "blocks": lambda: engine.process(image, paths)}
+    g = torch.Generator().manual_seed(seed)
+    paths = engine.grid(*image.shape[:2]).random(fraction, g)
+    run_dense, run_blocks = _stage_runs(engine, model, "labels", image.shape[:2], image, g)
+    runs = {"dense": run_dense, "blocks": lambda: run_blocks(paths)}
     out = {}
     with torch.inference_mode():
         for name, run in runs.items():
@@ -151,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     if args.ops:
         _print_op_times(op_times(args.model, tuple(args.size), args.fractions[0],
-                                 args.block_size, dense_single_path=not args.block_machinery))
+                                 args.block_size, rounds=args.repeats,
+                                 dense_single_path=not args.block_machinery))
         return
     clock = time.process_time if args.cpu_time else time.perf_counter
     res = time_ratios(args.model, tuple(args.size), args.fractions, args.repeats,
