@@ -28,7 +28,7 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
-            f"seg_accel_node = {PACKAGE}.ros.node:main",
+            f"seg_accel_node = {PACKAGE}.ros.process:main",
             f"seg_accel_eval = {PACKAGE}.tools.eval:main",
             f"seg_accel_replay = {PACKAGE}.tools.replay:main",
             f"seg_accel_bench = {PACKAGE}.tools.bench:main",

@@ -66,7 +66,8 @@ class ManagedProcess:
 
 def start_node(env: dict[str, str], log: Path, params: dict[str, object] | None = None,
                name: str = "seg_accel_node") -> ManagedProcess:
-    args = [sys.executable, "-m", "seg_accel_ros.ros.node", "--ros-args", "-r", f"__node:={name}"]
+    args = [sys.executable, "-m", "seg_accel_ros.ros.process", "--ros-args",
+            "-r", f"__node:={name}"]
     for key, value in (params or {}).items():
         if isinstance(value, bool):
             value = str(value).lower()

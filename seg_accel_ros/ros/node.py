@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import faulthandler
 import signal
-import sys
 import threading
 import time
 
@@ -44,7 +43,7 @@ from seg_accel_ros.ros.parameters import (
     ParamSpec,
 )
 from seg_accel_ros.ros.statistics import NodeStatistics, ReasonThrottle, SequenceGaps
-from seg_accel_ros.runtime import keep_large_buffers_in_heap
+from seg_accel_ros.runtime import freeze_long_lived_objects, thaw_objects
 from seg_accel_ros.visualization import colorize, palette_lut
 
 OUTPUT_QOS = QoSProfile(depth=2, history=HistoryPolicy.KEEP_LAST,
@@ -200,8 +199,10 @@ class SegAccelNode(LifecycleNode):
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = self.create_timer(config.diagnostics_period,
                                              self._publish_diagnostics)
+        frozen = freeze_long_lived_objects()  # no 100 ms collection stalls while streaming
         self.get_logger().info(
-            f"configured: model {config.model} ({engine.model.weights}) on {device}")
+            f"configured: model {config.model} ({engine.model.weights}) on {device} "
+            f"({frozen} long-lived objects exempt from garbage collection)")
         return TransitionCallbackReturn.SUCCESS
 
     def _warm_up(self, engine: Engine, config: NodeConfig) -> None:
@@ -266,6 +267,8 @@ class SegAccelNode(LifecycleNode):
         if self._diag_pub is not None:
             self.destroy_publisher(self._diag_pub)
             self._diag_pub = None
+        if self._engine is not None:
+            thaw_objects()  # the released network's reference cycles become collectable
         self._engine = None
         self._config = None
         self._cache_mb = None
@@ -431,8 +434,7 @@ def _format_value(value: object) -> str:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of ``ros2 run seg_accel_ros seg_accel_node``."""
-    keep_large_buffers_in_heap()
+    """Run the node until shutdown (the process entry point is ``seg_accel_ros.ros.process``)."""
     # ``kill -USR1 <pid>`` prints every thread's stack to stderr (a node that does not stop)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     rclpy.init(args=args)
@@ -457,6 +459,3 @@ def main(args: list[str] | None = None) -> None:
         if rclpy.ok():
             rclpy.shutdown()
 
-
-if __name__ == "__main__":
-    main(sys.argv)

@@ -41,7 +41,7 @@ class LivePipeline:
                                 stderr=subprocess.STDOUT)
 
     def start_node(self) -> None:
-        args = ["seg_accel_ros.ros.node", "--ros-args"]
+        args = ["seg_accel_ros.ros.process", "--ros-args"]
         for key, value in self.node_params.items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
             args += ["-p", f"{key}:={text}"]
