@@ -3,13 +3,16 @@
 Starts seg_accel_node and a camera publisher in their own processes, subscribes to every
 output (so nothing is skipped by lazy publishing) and reads the node's own diagnostics:
 the per-frame overhead (decode, conversion and publishing of all outputs; everything but the
-network), the mailbox wait (a frame never waits behind an older one) and the frame accounting.
+network), the mailbox wait (a frame never waits behind an older one) and the frame accounting;
+and, on this side, the delivery latency of the labels (input stamp to reception).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+
+import numpy as np
 
 from seg_accel_ros.ros.image_cdr import header_stamp_ns
 from seg_accel_ros.tools.live import LivePipeline
@@ -24,6 +27,10 @@ def diagnostic_values(msg, node_name: str = "seg_accel_node") -> dict[str, str] 
         if status.name.startswith(node_name):
             return {kv.key: kv.value for kv in status.values}
     return None
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
 
 
 class BenchObserver:
@@ -65,6 +72,7 @@ def run_node_bench(duration: float = 30.0, rate: float = 30.0, width: int = 1280
     if not source:
         source = str(SHARED_VIDEO) if SHARED_VIDEO.is_file() else "generated"
     counts = {"labels": 0, "labels_color": 0, "path_map": 0}
+    delivery_ms: list[float] = []  # input stamp -> labels received here
     diagnostics: list[dict[str, str]] = []
     pipeline = LivePipeline({"model": model, "mode": mode,
                              "warmup_size": f"[{height}, {width}]", **(node_params or {})})
@@ -79,7 +87,9 @@ def run_node_bench(duration: float = 30.0, rate: float = 30.0, width: int = 1280
 
     def on_labels(data: bytes, info) -> None:
         counts["labels"] += 1
-        observer.labels(header_stamp_ns(data), info)
+        stamp_ns = header_stamp_ns(data)
+        delivery_ms.append((int(info["received_timestamp"]) - stamp_ns) * 1e-6)
+        observer.labels(stamp_ns, info)
 
     # The outputs are taken serialized: a counting subscriber should not spend the two cores'
     # time on deserializing 4.5 MB per frame in Python while the node publishes.
@@ -130,7 +140,10 @@ def run_node_bench(duration: float = 30.0, rate: float = 30.0, width: int = 1280
         "overhead_cpu_p50_ms": num("overhead_cpu_p50_ms"),
         "overhead_cpu_p95_ms": num("overhead_cpu_p95_ms"),
         "inference_p50_ms": num("inference_p50_ms"), "latency_p50_ms": num("latency_p50_ms"),
-        "latency_p95_ms": num("latency_p95_ms"), "mailbox_wait_p95_ms": num("wait_p95_ms"),
+        "latency_p95_ms": num("latency_p95_ms"),
+        "delivery_p50_ms": _percentile(delivery_ms, 50),
+        "delivery_p95_ms": _percentile(delivery_ms, 95),
+        "mailbox_wait_p95_ms": num("wait_p95_ms"),
         "mailbox_wait_max_ms": num("wait_max_ms"),
         "outputs_received": dict(counts), "logs": str(pipeline.log_dir),
     }
