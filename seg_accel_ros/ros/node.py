@@ -200,9 +200,9 @@ class SegAccelNode(LifecycleNode):
         self._diag_timer = self.create_timer(config.diagnostics_period,
                                              self._publish_diagnostics)
         frozen = freeze_long_lived_objects()  # no 100 ms collection stalls while streaming
+        self.get_logger().debug(f"{frozen} long-lived objects exempt from garbage collection")
         self.get_logger().info(
-            f"configured: model {config.model} ({engine.model.weights}) on {device} "
-            f"({frozen} long-lived objects exempt from garbage collection)")
+            f"configured: model {config.model} ({engine.model.weights}) on {device}")
         return TransitionCallbackReturn.SUCCESS
 
     def _warm_up(self, engine: Engine, config: NodeConfig) -> None:
