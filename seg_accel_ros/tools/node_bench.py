@@ -29,7 +29,8 @@ def diagnostic_values(msg, node_name: str = "seg_accel_node") -> dict[str, str] 
     return None
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile of ``values`` (NaN when there are none)."""
     return float(np.percentile(values, q)) if values else float("nan")
 
 
@@ -141,8 +142,8 @@ def run_node_bench(duration: float = 30.0, rate: float = 30.0, width: int = 1280
         "overhead_cpu_p95_ms": num("overhead_cpu_p95_ms"),
         "inference_p50_ms": num("inference_p50_ms"), "latency_p50_ms": num("latency_p50_ms"),
         "latency_p95_ms": num("latency_p95_ms"),
-        "delivery_p50_ms": _percentile(delivery_ms, 50),
-        "delivery_p95_ms": _percentile(delivery_ms, 95),
+        "delivery_p50_ms": percentile(delivery_ms, 50),
+        "delivery_p95_ms": percentile(delivery_ms, 95),
         "mailbox_wait_p95_ms": num("wait_p95_ms"),
         "mailbox_wait_max_ms": num("wait_max_ms"),
         "outputs_received": dict(counts), "logs": str(pipeline.log_dir),

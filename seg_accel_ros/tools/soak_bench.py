@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from seg_accel_ros.tools.live import LivePipeline
-from seg_accel_ros.tools.node_bench import BenchObserver, run_node_bench
+from seg_accel_ros.tools.node_bench import BenchObserver, percentile, run_node_bench
 
 RSS_GOAL_MB = 50.0
 LATENCY_GOAL = 0.10  # last-minute p95 within 10% of the first minute's
@@ -85,10 +85,6 @@ def _stamp_ns(text: str) -> int:
     return int(sec) * 1_000_000_000 + int(nanosec or 0)
 
 
-def _p(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
-
-
 def stale_outputs(published: list[int], outputs: list[tuple[int, int]],
                   slack_ns: int = int(STALE_SLACK_S * 1e9)) -> tuple[int, int]:
     """(outputs older than the previous output, outputs older than the newest frame that was
@@ -124,7 +120,7 @@ def analyse(published: list[int], outputs: list[tuple[int, int]],
         in_window = [(rss, th) for t, rss, th in samples if lo <= t < hi]
         rss_max.append(round(max((r for r, _ in in_window), default=float("nan")), 1))
         threads_max.append(max((t for _, t in in_window), default=0))
-    p95 = [round(_p(values, 95), 1) for values in latency]
+    p95 = [round(percentile(values, 95), 1) for values in latency]
     first, last = p95[0], p95[-1]
     change = last / first - 1.0 if first and first == first else float("nan")
 
@@ -163,7 +159,7 @@ def analyse(published: list[int], outputs: list[tuple[int, int]],
         "newest_frame_first_ok": bool(out_of_order == 0 and stale == 0),
         "outputs_timed": len(outputs),
         "outputs_per_window": [len(values) for values in latency],
-        "latency_p50_per_window_ms": [round(_p(values, 50), 1) for values in latency],
+        "latency_p50_per_window_ms": [round(percentile(values, 50), 1) for values in latency],
         "latency_p95_per_window_ms": p95,
         "rss_max_per_window_mb": rss_max, "threads_max_per_window": threads_max,
     }
