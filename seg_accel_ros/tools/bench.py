@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seg_accel_ros.engine.blocks.timing import STAGES
-from seg_accel_ros.tools.reporting import format_table, write_json
-from seg_accel_ros.tools.temporal_bench import curve_rows
+from seg_accel_ros.runtime import keep_large_buffers_in_heap
 
 SUITES = ("node", "blocks", "temporal", "soak")
 
@@ -24,9 +22,7 @@ def run_blocks_bench(args: argparse.Namespace, height: int, width: int) -> dict:
     import torch
 
     from seg_accel_ros.engine.blocks.timing import time_ratios
-    from seg_accel_ros.runtime import keep_large_buffers_in_heap
 
-    keep_large_buffers_in_heap()  # the same allocator setting for dense and blocks
     if args.threads:
         torch.set_num_threads(args.threads)
     fractions = [float(f) for f in args.fractions.split(",")]
@@ -60,10 +56,8 @@ def run_temporal_suite(args: argparse.Namespace) -> dict:
 
     import torch
 
-    from seg_accel_ros.runtime import keep_large_buffers_in_heap
     from seg_accel_ros.tools.temporal_bench import run_temporal_bench
 
-    keep_large_buffers_in_heap()
     torch.set_flush_denormal(True)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -78,6 +72,12 @@ def run_temporal_suite(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before torch starts threads, as in the node's process (seg_accel_ros.ros.process).
+    keep_large_buffers_in_heap()
+    from seg_accel_ros.engine.blocks.timing import STAGES
+    from seg_accel_ros.tools.reporting import format_table, write_json
+    from seg_accel_ros.tools.temporal_bench import curve_rows
+
     ap = argparse.ArgumentParser(prog="seg_accel_bench", description=__doc__.splitlines()[0])
     ap.add_argument("--suite", choices=SUITES, required=True)
     ap.add_argument("--json", metavar="PATH", help="write every printed figure as JSON")
