@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from seg_accel_ros.runtime import keep_large_buffers_in_heap
@@ -38,6 +39,7 @@ def run_blocks_bench(args: argparse.Namespace, height: int, width: int) -> dict:
                         dense_single_path=not args.block_machinery, stage=args.stage,
                         image=image)
     report: dict = {"suite": "blocks", "model": args.model, "input": f"{width}x{height}",
+                    "allocator": "glibc defaults" if args.default_allocator else "node settings",
                     "stage": args.stage, "frame": source,
                     "block_size": args.block_size, "threads": torch.get_num_threads(),
                     "clock": "process CPU time" if args.cpu_time else "wall time",
@@ -73,7 +75,8 @@ def run_temporal_suite(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     # Before torch starts threads, as in the node's process (seg_accel_ros.ros.process).
-    keep_large_buffers_in_heap()
+    if "--default-allocator" not in (sys.argv[1:] if argv is None else argv):
+        keep_large_buffers_in_heap()
     from seg_accel_ros.engine.blocks.timing import STAGES
     from seg_accel_ros.tools.reporting import format_table, write_json
     from seg_accel_ros.tools.temporal_bench import curve_rows
@@ -113,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="temporal suite: EngineConfig field for every temporal engine "
                          "(e.g. --set keyframe_interval=12)")
+    ap.add_argument("--default-allocator", action="store_true",
+                    help="keep glibc's allocator defaults instead of the node's settings "
+                         "(to see what the settings change)")
     args = ap.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
     if args.suite == "temporal":

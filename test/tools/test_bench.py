@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from imports import heavy_modules_loaded_by
+
+from seg_accel_ros.tools.bench import main as bench_main
 
 
 def test_the_bench_module_imports_no_torch_before_main_runs():
@@ -11,3 +15,11 @@ def test_the_bench_module_imports_no_torch_before_main_runs():
 
 def test_the_probe_sees_what_a_module_loads():
     assert "torch" in heavy_modules_loaded_by("seg_accel_ros.engine.dense")
+
+
+def test_default_allocator_runs_the_blocks_suite_under_glibc_defaults(tmp_path):
+    out = tmp_path / "blocks.json"
+    assert bench_main(["--suite", "blocks", "--size", "192x128", "--fractions", "0.5",
+                       "--repeats", "1", "--source", "generated", "--default-allocator",
+                       "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["allocator"] == "glibc defaults"

@@ -44,6 +44,7 @@ def test_bench_blocks_suite_on_generated_frame(tmp_path, capsys) -> None:
                        "--repeats", "1", "--source", "generated", "--json", str(out)]) == 0
     report = out.read_text()
     assert '"stage": "labels"' in report and '"frame": "generated"' in report
+    assert '"allocator": "node settings"' in report
     assert "ratio_full_0.5" in capsys.readouterr().out
 
 
