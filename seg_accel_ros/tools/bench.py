@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     from seg_accel_ros.tools.reporting import format_table, write_json
     from seg_accel_ros.tools.temporal_bench import curve_rows
 
-    ap = argparse.ArgumentParser(prog="seg_accel_bench", description=__doc__.splitlines()[0])
+    # No abbreviations: --default-allocator is read from argv above, before parsing.
+    ap = argparse.ArgumentParser(prog="seg_accel_bench", description=__doc__.splitlines()[0],
+                                 allow_abbrev=False)
     ap.add_argument("--suite", choices=SUITES, required=True)
     ap.add_argument("--json", metavar="PATH", help="write every printed figure as JSON")
     ap.add_argument("--model", default="swiftnet_lite0")

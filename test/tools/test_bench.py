@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from imports import heavy_modules_loaded_by
 
 from seg_accel_ros.tools.bench import main as bench_main
@@ -23,3 +24,8 @@ def test_default_allocator_runs_the_blocks_suite_under_glibc_defaults(tmp_path):
                        "--repeats", "1", "--source", "generated", "--default-allocator",
                        "--json", str(out)]) == 0
     assert json.loads(out.read_text())["allocator"] == "glibc defaults"
+
+
+def test_an_abbreviated_default_allocator_flag_is_refused():
+    with pytest.raises(SystemExit):
+        bench_main(["--suite", "blocks", "--default-alloc"])
