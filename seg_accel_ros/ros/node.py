@@ -374,15 +374,22 @@ class SegAccelNode(LifecycleNode):
 
     def _publish_outputs(self, header, frame: np.ndarray, labels: np.ndarray,
                          path_map: np.ndarray, config: NodeConfig) -> None:
-        """Publish only the outputs somebody listens to, with the input's header."""
+        """Publish only the outputs somebody listens to, with the input's header.
+
+        All are made before the first is published: the middleware's sending thread then
+        runs after the worker's output work instead of competing with it for the cores.
+        """
         pubs = self._outputs
+        ready = []
         if pubs["labels"].get_subscription_count():
-            pubs["labels"].publish(self._image_out(header, labels, "mono8"))
+            ready.append((pubs["labels"], self._image_out(header, labels, "mono8")))
         if pubs["path_map"].get_subscription_count():
-            pubs["path_map"].publish(self._image_out(header, path_map, "mono8"))
+            ready.append((pubs["path_map"], self._image_out(header, path_map, "mono8")))
         if pubs["labels_color"].get_subscription_count():
             color = colorize(labels, self._palette, frame, config.color_alpha)
-            pubs["labels_color"].publish(self._image_out(header, color, "rgb8"))
+            ready.append((pubs["labels_color"], self._image_out(header, color, "rgb8")))
+        for publisher, message in ready:
+            publisher.publish(message)
 
     def _image_out(self, header, array: np.ndarray, encoding: str) -> Image | bytes:
         """An output image with the input's header: serialized bytes where rclpy agrees."""
