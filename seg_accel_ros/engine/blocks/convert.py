@@ -126,8 +126,9 @@ def reduce_output(x: BlockTensor, reduce: PixelReduce, fusion: nn.Module | None 
     h, w = level.ext[FULL]
     maps: list[torch.Tensor] = []
 
-    def scatter(path: int, reduced: tuple[torch.Tensor, ...]) -> None:
-        gy, gx = frame.block_coords(path)
+    def scatter(path: int, reduced: tuple[torch.Tensor, ...], sel: slice = slice(None)
+                ) -> None:
+        gy, gx = (t[sel] for t in frame.block_coords(path))
         for i, m in enumerate(reduced):
             if i == len(maps):
                 maps.append(m.new_empty((rows * b, cols * b)))
@@ -137,12 +138,13 @@ def reduce_output(x: BlockTensor, reduce: PixelReduce, fusion: nn.Module | None 
     for path, part in x.parts.items():
         if path != LOW:
             reduced = reduce(part)
+            scatter(path, reduced)
         elif fusion is not None and ctx is not None:
             full_res, part = fused_low_output(x, fusion)
-            reduced = reduce(full_res)
+            scatter(path, reduce(full_res))
         else:
-            reduced = reduce(ops.upsample_path(x, LOW, 2, "bilinear"))
-        scatter(path, reduced)
+            for sel, chunk in ops.upsampled_maps(x, LOW, 2, reduce):
+                scatter(path, chunk, sel)
         if ctx is not None:  # what later frames' REUSE pixels will read (LOW: its own pixels)
             ctx.record_reduced(x, path, reduce(part) if path == LOW else reduced)
     if x.reused is not None:

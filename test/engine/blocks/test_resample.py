@@ -9,7 +9,10 @@ import torch.nn.functional as F
 
 from seg_accel_ros.engine.blocks.grid import BlockGrid
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, Frame, Level
+from seg_accel_ros.engine.blocks.ops import resample
+from seg_accel_ros.engine.blocks.ops.resample import upsample_path, upsampled_maps
 from seg_accel_ros.engine.blocks.tensor import FALLBACKS, BlockTensor
+from seg_accel_ros.engine.result import pixel_maps
 
 PATHS = torch.tensor([[FULL, LOW, LOW, FULL],
                       [LOW, FULL, LOW, LOW],
@@ -81,3 +84,27 @@ def test_a_size_that_is_no_levels_runs_densely_and_is_counted():
     out = F.interpolate(x, size=(17, 19), mode="bilinear", align_corners=False)
     assert (FALLBACKS - before)["interpolate"] == 1
     assert tuple(out.shape[-2:]) == (17, 19)
+
+
+def _frame_of_32px_blocks(paths: torch.Tensor) -> Level:
+    """A full-resolution level of 32-px blocks (LOW blocks 16 px, upsampled by the ring
+    strategy) whose valid extent ends inside the last row and column of blocks."""
+    rows, cols = paths.shape
+    frame = Frame(BlockGrid(rows * 32 - 7, cols * 32 - 5, 32), paths, torch.device("cpu"))
+    h, w = frame.grid.height, frame.grid.width
+    return frame.level(32, (h, w), (-(-h // 2), -(-w // 2)))
+
+
+@pytest.mark.parametrize("paths", [PATHS, torch.full((3, 4), LOW)], ids=("mixed", "low"))
+def test_upsampled_maps_chunk_by_chunk_equal_the_whole_batch_reduced(paths, monkeypatch):
+    level = _frame_of_32px_blocks(paths)
+    x = _random_blocks(level, seed=5)
+    whole = pixel_maps(upsample_path(x, LOW, 2, "bilinear"), confidence=True)
+    monkeypatch.setattr(resample, "UPSAMPLE_CHUNK_PIXELS", 3 * 36 * 36)  # chunks of 3 blocks
+    chunks = list(upsampled_maps(x, LOW, 2, lambda t: pixel_maps(t, confidence=True)))
+    assert len(chunks) == -(-level.frame.counts[LOW] // 3)
+    labels = torch.cat([maps[0] for _, maps in chunks])
+    confidence = torch.cat([maps[1] for _, maps in chunks])
+    assert torch.equal(labels, whole[0])
+    torch.testing.assert_close(confidence, whole[1], rtol=1e-6, atol=1e-6)
+    assert [sel.start for sel, _ in chunks] == list(range(0, level.frame.counts[LOW], 3))
