@@ -66,6 +66,23 @@ def pixel_maps(logits: torch.Tensor, confidence: bool) -> tuple[torch.Tensor, ..
     return labels_and_confidence(logits) if confidence else (pixel_labels(logits),)
 
 
+@dataclass(frozen=True)
+class PixelReduction:
+    """Logits -> what an engine returns per pixel (:func:`pixel_maps`) of the first
+    ``classes`` channels (all when None). Engines may take shortcuts that give the same maps,
+    such as labels of upsampled logits from the labels before upsampling."""
+
+    classes: int | None = None
+    confidence: bool = False
+
+    def __call__(self, logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return pixel_maps(self.classes_of(logits), self.confidence)
+
+    def classes_of(self, logits: torch.Tensor) -> torch.Tensor:
+        """The channels that are class scores."""
+        return logits if self.classes is None else logits[:, :self.classes]
+
+
 def _reduce(logits: torch.Tensor, confidence: bool
             ) -> tuple[torch.Tensor, torch.Tensor | None]:
     x = logits.float()

@@ -3,7 +3,12 @@
 import pytest
 import torch
 
-from seg_accel_ros.engine.result import REDUCE_CHUNK, labels_and_confidence, pixel_labels
+from seg_accel_ros.engine.result import (
+    REDUCE_CHUNK,
+    PixelReduction,
+    labels_and_confidence,
+    pixel_labels,
+)
 
 
 def _reference(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,3 +57,14 @@ def test_a_nan_logit_still_gives_a_valid_class_id():
     labels = pixel_labels(logits)
     assert labels.min() >= 0 and labels.max() < 5
     assert (labels.flatten()[1:] == 0).all()
+
+
+@pytest.mark.parametrize("confidence", [False, True])
+def test_a_pixel_reduction_reduces_only_the_class_channels(confidence):
+    logits = torch.randn(2, 6, 5, 7, generator=torch.Generator().manual_seed(4))
+    maps = PixelReduction(classes=4, confidence=confidence)(logits)
+    assert len(maps) == (2 if confidence else 1)
+    assert torch.equal(maps[0], pixel_labels(logits[:, :4]))
+    if confidence:
+        torch.testing.assert_close(maps[1], labels_and_confidence(logits[:, :4])[1])
+    assert torch.equal(PixelReduction()(logits)[0], pixel_labels(logits))

@@ -11,7 +11,7 @@ from torch import nn
 from seg_accel_ros.engine.blocks.convert import BlockwiseModel, TemporalInput
 from seg_accel_ros.engine.blocks.grid import BlockGrid
 from seg_accel_ros.engine.blocks.reuse import FeatureCache
-from seg_accel_ros.engine.result import BlockPath, FrameResult, pixel_maps
+from seg_accel_ros.engine.result import BlockPath, FrameResult, PixelReduction
 from seg_accel_ros.models.preprocessing import Preprocessing
 from seg_accel_ros.models.registry import LoadedModel
 
@@ -77,10 +77,7 @@ class BlockEngine:
             x = torch.empty((), device=self.device).expand(1, 3, h, w)
         else:
             x = self.preprocessing.to_tensor(image_rgb, self.device)
-        k = self.num_classes
-
-        def reduce(logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            return pixel_maps(logits[:, :k], self.confidence)
+        reduce = PixelReduction(self.num_classes, self.confidence)
         with torch.inference_mode():
             labels, *conf = self.model.per_pixel(x, paths_t, reduce, temporal)
         if self.device.type == "cuda":

@@ -12,7 +12,7 @@ from seg_accel_ros.engine.blocks.layout import FULL, LOW, Frame, Level
 from seg_accel_ros.engine.blocks.ops import resample
 from seg_accel_ros.engine.blocks.ops.resample import upsample_path, upsampled_maps
 from seg_accel_ros.engine.blocks.tensor import FALLBACKS, BlockTensor
-from seg_accel_ros.engine.result import pixel_maps
+from seg_accel_ros.engine.result import PixelReduction, pixel_labels, pixel_maps
 
 PATHS = torch.tensor([[FULL, LOW, LOW, FULL],
                       [LOW, FULL, LOW, LOW],
@@ -108,3 +108,50 @@ def test_upsampled_maps_chunk_by_chunk_equal_the_whole_batch_reduced(paths, monk
     assert torch.equal(labels, whole[0])
     torch.testing.assert_close(confidence, whole[1], rtol=1e-6, atol=1e-6)
     assert [sel.start for sel, _ in chunks] == list(range(0, level.frame.counts[LOW], 3))
+
+
+def _patchy_blocks(level: Level, seed: int, classes: int = 4) -> BlockTensor:
+    """Logits whose argmax is constant over 4 x 4 patches (plus a little noise): large
+    uniform regions and class borders, as a network's output has."""
+    g = torch.Generator().manual_seed(seed)
+    frame = level.frame
+    parts = {}
+    for p in frame.present:
+        b = level.block(p)
+        coarse = torch.randn(frame.counts[p], classes, b // 4, b // 4, generator=g)
+        fine = F.interpolate(coarse, scale_factor=4, mode="nearest")
+        parts[p] = (fine + 0.01 * torch.randn(fine.shape, generator=g)).contiguous(
+            memory_format=torch.channels_last)
+    return BlockTensor(level, parts)
+
+
+@pytest.mark.parametrize("make", [_patchy_blocks, _random_blocks], ids=("patchy", "noise"))
+@pytest.mark.parametrize("paths", [PATHS, torch.full((3, 4), LOW)], ids=("mixed", "low"))
+def test_labels_alone_come_from_the_blocks_own_labels_and_equal_the_upsampled_argmax(
+        paths, make):
+    level = _frame_of_32px_blocks(paths)
+    x = make(level, seed=7)
+    expected = pixel_labels(upsample_path(x, LOW, 2, "bilinear"))
+    (sel, (labels,)), = upsampled_maps(x, LOW, 2, PixelReduction())
+    assert sel == slice(None)
+    assert torch.equal(labels, expected)
+
+
+def test_labels_alone_read_only_the_class_channels():
+    level = _frame_of_32px_blocks(PATHS)
+    x = _patchy_blocks(level, seed=8, classes=5)
+    expected = pixel_labels(upsample_path(x, LOW, 2, "bilinear")[:, :3])
+    (_, (labels,)), = upsampled_maps(x, LOW, 2, PixelReduction(classes=3))
+    assert torch.equal(labels, expected)
+    assert int(labels.max()) <= 2
+
+
+@pytest.mark.parametrize("f", [2, 3, 4])
+def test_upsampled_labels_match_interpolation_at_any_factor(f):
+    g = torch.Generator().manual_seed(f)
+    coarse = torch.randn(3, 4, 5, 5, generator=g)
+    padded = F.interpolate(coarse, size=(18, 18), mode="nearest").contiguous(
+        memory_format=torch.channels_last)
+    up = F.interpolate(padded, scale_factor=f, mode="bilinear", align_corners=False)
+    expected = pixel_labels(up[:, :, f:f + 16 * f, f:f + 16 * f])
+    assert torch.equal(resample._upsampled_labels(padded, 16, f), expected)
