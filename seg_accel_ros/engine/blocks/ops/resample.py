@@ -99,8 +99,7 @@ def _upsampled_labels(padded: torch.Tensor, b: int, f: int) -> torch.Tensor:
     blocks, ys, xs = mixed.nonzero(as_tuple=True)
     if blocks.numel():
         h, w = padded.shape[2:]
-        table = pixel_table(padded) if padded.is_contiguous(
-            memory_format=torch.channels_last) else padded.permute(0, 2, 3, 1).reshape(-1, c)
+        table = pixel_table(padded)
         steps = torch.arange(3, device=padded.device)
         window = (steps[:, None] * w + steps).view(-1)
         rows = (((blocks * h + ys) * w + xs)[:, None] + window).view(-1)
