@@ -81,6 +81,20 @@ def test_resolution_change_and_reset_start_a_fresh_cache(model):
     assert (block_paths(engine.process(img)) == F).all()
 
 
+def test_frames_of_an_odd_size_keep_it_on_every_path_mix(model):
+    """127 x 255 (odd, like KITTI's 375 rows): all-LOW frames see half-resolution sizes
+    rounded up; their labels still have the image's size and later frames REUSE them."""
+    engine = TemporalEngine(model, TemporalConfig(reuse_threshold=1.0, max_reuse_frames=1))
+    img = scene(127, 255)
+    mixes = []
+    for _ in range(6):
+        result = engine.process(img)
+        assert result.labels.shape == (127, 255)
+        mixes.append(max(result.path_mix, key=result.path_mix.get))
+    assert "low" in mixes and mixes.count("reuse") >= 2
+    assert engine.cache_misses == 0
+
+
 def test_live_reconfiguration_applies_to_the_next_frame(model):
     engine = TemporalEngine(model, TemporalConfig(reuse_threshold=1.0))
     img = scene()

@@ -73,6 +73,7 @@ class Frame:
         self.path_np = flat.numpy()  # cell -> path
         self.cells_np = {p: c.numpy() for p, c in self.cells_cpu.items()}
         self._levels: dict[tuple, Level] = {}
+        self._low_levels: dict[tuple, Level] = {}  # (bf, LOW extent) -> first level met
         self.reuse: object | None = None  # the frame's ReuseContext (reuse.py) in temporal mode
 
     @property
@@ -85,11 +86,20 @@ class Frame:
         return bf >= 1 and (LOW not in self.present or bf % 2 == 0)
 
     def level(self, bf: int, ext_full: tuple[int, int], ext_low: tuple[int, int]) -> Level:
-        """The level with FULL block size ``bf`` and these valid extents (one object per key)."""
+        """The level with FULL block size ``bf`` and these valid extents (one object per key).
+
+        Without full-resolution blocks the FULL extent is bookkeeping only, and the network's
+        sizes are LOW ones (``2 x`` a LOW size overshoots an odd image): the first level met
+        with these LOW blocks, the input's for an output upsampled to the input size, keeps
+        the true one. Cached maps and output crops then match frames with FULL blocks.
+        """
         key = (bf, tuple(ext_full), tuple(ext_low))
         lvl = self._levels.get(key)
+        if lvl is None and not self.has_full:
+            lvl = self._low_levels.get((bf, key[2]))
         if lvl is None:
             lvl = self._levels[key] = Level(self, bf, key[1], key[2])
+            self._low_levels.setdefault((bf, key[2]), lvl)
         return lvl
 
     def find_level(self, hw: tuple[int, int]) -> Level | None:

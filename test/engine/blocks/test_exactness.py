@@ -74,6 +74,24 @@ def test_all_low_equals_dense_on_half_resolution(name, size, make_net, make_imag
     assert (out[inner] - expected[inner]).abs().max().item() <= TOL
 
 
+@pytest.mark.parametrize("name", ("swiftnet_lite0", "cgnet", "espnet"))
+def test_all_low_on_an_odd_size_gives_a_map_of_that_size(name, make_net, make_image,
+                                                        global_modules):
+    """The network then sees the half-resolution sizes (rounded up), and its output sizes are
+    LOW ones: upsampled, they overshoot the image by a row and a column, which are cropped."""
+    size = (255, 383)
+    net = make_net(name)
+    engine = _engine(net, name, global_modules)
+    x = make_image(size, torch.Generator().manual_seed(13))
+    with torch.inference_mode():
+        low = net(F.avg_pool2d(F.pad(x, (0, 1, 0, 1)), 2))
+        expected = F.interpolate(low, scale_factor=2, mode="bilinear", align_corners=False)
+        out = engine.run(x, engine.grid(*size).uniform(BlockPath.LOW))
+    assert out.shape[-2:] == size
+    inner = (slice(None), slice(None), slice(BORDER, -BORDER), slice(BORDER, -BORDER))
+    assert (out[inner] - expected[..., : size[0], : size[1]][inner]).abs().max().item() <= TOL
+
+
 @pytest.mark.slow
 @pytest.mark.shared
 def test_trained_weights_all_full_and_all_low(camvid_root):
