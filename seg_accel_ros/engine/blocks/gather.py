@@ -149,12 +149,14 @@ def dense_from_blocks(x: BlockTensor) -> torch.Tensor:
     """
     if x.dense_cache is None:
         level = x.level
+        # Completed whatever the paths: temporal frames must record the same maps in the same
+        # order for later frames to find them (LOW-only frames have no REUSE blocks to add).
+        parts = with_reused(completed(x))
         if level.frame.has_full:
-            full = with_reused(completed(x))
-            parts = {p: to_resolution(t, p, FULL) for p, t in full.items()}
+            parts = {p: to_resolution(t, p, FULL) for p, t in parts.items()}
             canvas = assemble(parts, level.frame, level.bf)
         else:
-            canvas = assemble(x.parts, level.frame, level.block(LOW))
+            canvas = assemble(parts, level.frame, level.block(LOW))
         h, w = level.logical
         x.dense_cache = canvas[:, :, :h, :w]
     return x.dense_cache

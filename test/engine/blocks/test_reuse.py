@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from seg_accel_ros.engine.blocks import BlockEngine
 from seg_accel_ros.engine.blocks.grid import BlockGrid
@@ -81,6 +82,31 @@ def test_reuse_under_integer_translation_moves_the_output(name, make_net, make_i
                              temporal=(cache, motion))
     expected = first[..., :-dy, :-dx]
     assert (moved[..., dy:, dx:] - expected).abs().max().item() <= TOL
+
+
+@pytest.mark.parametrize("size", ((256, 384), (255, 383)), ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("name", ("swiftnet_lite0", "cgnet", "espnet"))
+def test_later_frames_reuse_an_all_low_frame(name, size, make_net, make_image, global_modules):
+    """A frame without FULL blocks records the maps that frames with FULL blocks record (a
+    declared global module's input included), at the image's size (not twice the
+    half-resolution one, which overshoots an odd size): later frames REUSE them."""
+    net = make_net(name)
+    engine = BlockEngine(net, 128, global_modules.get(name))
+    x = make_image(size, torch.Generator().manual_seed(6))
+    grid = engine.grid(*size)
+    still = MotionField.still(*size)
+    with torch.inference_mode():
+        low = engine.model(x, grid.uniform(BlockPath.LOW), temporal=(None, None))
+        cache = engine.model.last_cache
+        again = engine.model(x, grid.uniform(BlockPath.REUSE), temporal=(cache, still))
+        mixed = engine.model(x, torch.tensor([[R, F_, R], [F_, R, F_]]), temporal=(cache, still))
+        half = net(F.avg_pool2d(F.pad(x, (0, size[1] % 2, 0, size[0] % 2)), 2))
+    assert low.shape[-2:] == size
+    assert mixed.shape == low.shape
+    # REUSE pixels read the cached half-resolution output, nearest-upsampled (BlockPad's rule)
+    expected = F.interpolate(half, scale_factor=2, mode="nearest")[..., : size[0], : size[1]]
+    inner = (..., slice(2, -2), slice(2, -2))
+    assert (again[inner] - expected[inner]).abs().max().item() <= TOL
 
 
 def test_reuse_needs_a_cache_of_the_same_size(make_net, make_image, global_modules):
