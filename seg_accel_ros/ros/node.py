@@ -427,6 +427,9 @@ class SegAccelNode(LifecycleNode):
                   "weights": self._engine.model.weights if self._engine else ""}
         if self._cache_mb is not None:
             values["feature_cache_mb"] = self._cache_mb
+        misses = getattr(self._engine, "cache_misses", None)  # temporal engine only
+        if misses is not None:
+            values["cache_misses"] = misses
         status.values = [KeyValue(key=k, value=_format_value(v)) for k, v in values.items()]
         out = DiagnosticArray()
         out.header.stamp = self.get_clock().now().to_msg()

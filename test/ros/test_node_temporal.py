@@ -9,6 +9,8 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from ros_harness import FrameSender, start_node
 
+from seg_accel_ros.engine.temporal_policy import TemporalConfig
+
 NODE = "seg_accel_node"
 
 
@@ -53,6 +55,30 @@ def test_still_camera_frames_are_reused(node, probe):
         assert float(values["feature_cache_mb"]) > 0.0
     finally:
         sender.close()
+
+
+def test_frames_of_an_odd_size_get_labels_of_that_size(node, probe):
+    """127 x 255 (odd, like KITTI's 375 rows), recomputed after every REUSE frame: frames
+    without FULL blocks see half-resolution sizes rounded up, yet every label image has the
+    frame's size and the cache serves the frames after them."""
+    (ok,) = probe.set_parameters(NODE, {"max_reuse_frames": 1})
+    assert ok.successful, ok.reason
+    sender = FrameSender(probe, NODE)
+    try:
+        rng = np.random.default_rng(1)
+        img = np.repeat(np.repeat(rng.integers(0, 255, (16, 32, 3), np.uint8), 8, 0), 8, 1)
+        img = np.ascontiguousarray(img[:127, :255])
+        start = _until_answered(sender, img, 150.0)
+        for i in range(6):
+            labels = sender.send(img, start + 0.1 * i)
+            assert labels is not None, node.output()
+            assert (labels.height, labels.width) == (127, 255)
+        values = _values(probe)
+        assert int(values["cache_misses"]) == 0
+        assert float(values["path_reuse"]) > 0.0
+    finally:
+        sender.close()
+        probe.set_parameters(NODE, {"max_reuse_frames": TemporalConfig.max_reuse_frames})
 
 
 def test_temporal_parameters_are_tunable_and_validated(node, probe):
