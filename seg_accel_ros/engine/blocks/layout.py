@@ -73,7 +73,7 @@ class Frame:
         self.path_np = flat.numpy()  # cell -> path
         self.cells_np = {p: c.numpy() for p, c in self.cells_cpu.items()}
         self._levels: dict[tuple, Level] = {}
-        self._low_levels: dict[tuple, Level] = {}  # (bf, LOW extent) -> first level met
+        self._low_levels: dict[tuple, Level] = {}  # LOW-only frames: (bf, LOW extent) -> level
         self.reuse: object | None = None  # the frame's ReuseContext (reuse.py) in temporal mode
 
     @property
@@ -99,7 +99,8 @@ class Frame:
             lvl = self._low_levels.get((bf, key[2]))
         if lvl is None:
             lvl = self._levels[key] = Level(self, bf, key[1], key[2])
-            self._low_levels.setdefault((bf, key[2]), lvl)
+            if not self.has_full:
+                self._low_levels[(bf, key[2])] = lvl
         return lvl
 
     def find_level(self, hw: tuple[int, int]) -> Level | None:
