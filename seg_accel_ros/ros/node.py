@@ -21,6 +21,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -197,8 +198,11 @@ class SegAccelNode(LifecycleNode):
             for name in ("labels", "labels_color", "path_map")
         }
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        # On the steady clock: with use_sim_time a paused bag (or no /clock yet) would
+        # otherwise stop the health reports, and a fast replay would speed them up.
         self._diag_timer = self.create_timer(config.diagnostics_period,
-                                             self._publish_diagnostics)
+                                             self._publish_diagnostics,
+                                             clock=Clock(clock_type=ClockType.STEADY_TIME))
         frozen = freeze_long_lived_objects()  # no 100 ms collection stalls while streaming
         self.get_logger().debug(f"{frozen} long-lived objects exempt from garbage collection")
         self.get_logger().info(
@@ -365,8 +369,10 @@ class SegAccelNode(LifecycleNode):
             self._cache_mb = result.cache_mb
         self._publish_outputs(header, frame, result.labels, result.path_map, config)
         t3, c3 = time.perf_counter(), time.thread_time()
-        latency_ms = (self.get_clock().now().nanoseconds * 1e-9
-                      - _stamp_seconds(header.stamp)) * 1e3
+        now_ns = self.get_clock().now().nanoseconds
+        # 0: simulated time (use_sim_time) before the first /clock message; no latency yet
+        latency_ms = ((now_ns * 1e-9 - _stamp_seconds(header.stamp)) * 1e3 if now_ns
+                      else float("nan"))
         self._failing = False
         self._stats.on_processed(time.monotonic(), latency_ms, (t2 - t1) * 1e3,
                                  ((t1 - t0) + (t3 - t2)) * 1e3, result.path_mix,

@@ -144,7 +144,8 @@ class NodeStatistics:
         with self._lock:
             self.processed += 1
             self.output_rate.tick(now)
-            self.latency_ms.add(latency_ms)
+            if latency_ms == latency_ms:  # NaN: no clock to measure it against
+                self.latency_ms.add(latency_ms)
             self.inference_ms.add(inference_ms)
             self.overhead_ms.add(overhead_ms)
             if overhead_cpu_ms == overhead_cpu_ms:  # not NaN

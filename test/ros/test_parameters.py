@@ -63,7 +63,7 @@ def test_launch_file_declares_the_documented_arguments():
     declared = {call.args[0].value for call in ast.walk(tree)
                 if isinstance(call, ast.Call) and getattr(call.func, "id", "")
                 == "DeclareLaunchArgument"}
-    assert {"image", "namespace", "params_file", "autostart"} <= declared
+    assert {"image", "namespace", "params_file", "autostart", "use_sim_time"} <= declared
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     assert {"LifecycleNode", "OnStateTransition", "ChangeState"} <= names
 

@@ -48,6 +48,15 @@ def test_snapshot_counts_every_frame():
     assert snap["last_error"] == "RuntimeError: boom"
 
 
+def test_a_frame_without_a_clock_counts_but_has_no_latency():
+    stats = NodeStatistics(window=10)
+    stats.on_processed(0.1, float("nan"), 8.0, 1.0, {"full": 1.0})  # simulated time, no /clock
+    assert math.isnan(stats.snapshot(0.2)["latency_p50_ms"])
+    stats.on_processed(0.2, 200.0, 8.0, 1.0, {"full": 1.0})
+    snap = stats.snapshot(0.3)
+    assert (snap["frames_processed"], snap["latency_p50_ms"]) == (2, 200.0)
+
+
 def test_sequence_gaps_count_frames_that_never_arrived():
     gaps = SequenceGaps()
     assert gaps.observe(b"cam", 1) == 0
