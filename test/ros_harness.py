@@ -26,6 +26,8 @@ from rcl_interfaces.srv import (
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
+from seg_accel_ros.ros.statistics import status_name
+
 _next_domain = [100 + os.getpid() % 60]
 
 
@@ -65,9 +67,11 @@ class ManagedProcess:
 
 
 def start_node(env: dict[str, str], log: Path, params: dict[str, object] | None = None,
-               name: str = "seg_accel_node") -> ManagedProcess:
+               name: str = "seg_accel_node", namespace: str = "") -> ManagedProcess:
     args = [sys.executable, "-m", "seg_accel_ros.ros.process", "--ros-args",
             "-r", f"__node:={name}"]
+    if namespace:
+        args += ["-r", f"__ns:={namespace}"]
     for key, value in (params or {}).items():
         if isinstance(value, bool):
             value = str(value).lower()
@@ -236,6 +240,12 @@ class FrameSender:
     def close(self) -> None:
         self.probe.node.destroy_subscription(self.sub)
         self.probe.node.destroy_publisher(self.pub)
+
+
+def diagnostics_of(status, node: str) -> bool:
+    """Whether a DiagnosticStatus is the one of node ``node`` (fully qualified, or a name in
+    the root namespace)."""
+    return status.name == status_name(node)
 
 
 def proc_status(pid: int) -> dict[str, int]:

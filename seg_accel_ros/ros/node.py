@@ -43,7 +43,12 @@ from seg_accel_ros.ros.parameters import (
     NodeConfig,
     ParamSpec,
 )
-from seg_accel_ros.ros.statistics import NodeStatistics, ReasonThrottle, SequenceGaps
+from seg_accel_ros.ros.statistics import (
+    NodeStatistics,
+    ReasonThrottle,
+    SequenceGaps,
+    status_name,
+)
 from seg_accel_ros.runtime import freeze_long_lived_objects, thaw_objects
 from seg_accel_ros.visualization import colorize, palette_lut
 
@@ -413,7 +418,7 @@ class SegAccelNode(LifecycleNode):
             return
         snap = self._stats.snapshot(time.monotonic())
         status = DiagnosticStatus()
-        status.name = f"{self.get_name()}: segmentation"
+        status.name = status_name(self.get_fully_qualified_name())
         status.hardware_id = self._engine.model.device.type if self._engine else ""
         failed_now = snap["frames_failed"] > self._failed_at_last_report
         self._failed_at_last_report = int(snap["frames_failed"])

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from seg_accel_ros.ros.image_cdr import header_stamp_ns
+from seg_accel_ros.ros.statistics import status_name
 from seg_accel_ros.tools.live import LivePipeline
 
 SHARED_VIDEO = (Path(__file__).resolve().parents[3] / "shared" / "data" / "video"
@@ -24,7 +25,7 @@ SHARED_VIDEO = (Path(__file__).resolve().parents[3] / "shared" / "data" / "video
 def diagnostic_values(msg, node_name: str = "seg_accel_node") -> dict[str, str] | None:
     """The key/value pairs of the node's status in a DiagnosticArray, or None."""
     for status in msg.status:
-        if status.name.startswith(node_name):
+        if status.name == status_name(node_name):
             return {kv.key: kv.value for kv in status.values}
     return None
 

@@ -16,7 +16,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
-from ros_harness import start_node, start_publisher
+from ros_harness import diagnostics_of, start_node, start_publisher
 from sensor_msgs.msg import Image
 
 from seg_accel_ros.ros.parameters import PARAMS
@@ -98,7 +98,7 @@ def test_labels_follow_input_frames(node, probe, dds_env, tmp_path):
     assert paths and paths[0].encoding == "mono8"
     assert set(np.frombuffer(bytes(paths[0].data), np.uint8)) <= {0, 1, 2}
     assert diags
-    status = next(s for d in diags for s in d.status if s.name.startswith(NODE))
+    status = next(s for d in diags for s in d.status if diagnostics_of(s, NODE))
     values = {kv.key: kv.value for kv in status.values}
     assert values.keys() >= DIAG_KEYS
     assert int(values["frames_processed"]) > 0

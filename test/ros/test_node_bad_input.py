@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import qos_profile_sensor_data
-from ros_harness import start_node
+from ros_harness import diagnostics_of, start_node
 from sensor_msgs.msg import CompressedImage, Image
 
 from seg_accel_ros.image_codec import encode_compressed
@@ -48,7 +48,7 @@ def _latest_diagnostics(probe, node: str = NODE) -> dict[str, str]:
     msgs = probe.collect(DiagnosticArray, "/diagnostics", 4, timeout=5)
     for msg in reversed(msgs):
         for status in msg.status:
-            if status.name.startswith(node):
+            if diagnostics_of(status, node):
                 return {kv.key: kv.value for kv in status.values}
     return {}
 

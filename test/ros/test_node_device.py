@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
-from ros_harness import start_node
+from ros_harness import diagnostics_of, start_node
 
 # on a GPU machine, ask for one device more than it has
 ABSENT = (f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda")
@@ -15,7 +15,7 @@ ABSENT = (f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else 
 def _device_in_diagnostics(probe, node: str) -> str | None:
     for msg in probe.collect(DiagnosticArray, "/diagnostics", 3, timeout=5):
         for status in msg.status:
-            if status.name.startswith(node):
+            if diagnostics_of(status, node):
                 return {kv.key: kv.value for kv in status.values}["device"]
     return None
 

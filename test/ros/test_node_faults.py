@@ -17,7 +17,14 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
-from ros_harness import FrameSender, LifecycleDriver, proc_status, start_node, start_publisher
+from ros_harness import (
+    FrameSender,
+    LifecycleDriver,
+    diagnostics_of,
+    proc_status,
+    start_node,
+    start_publisher,
+)
 from sensor_msgs.msg import Image
 
 FAULT_NODE = "seg_accel_fault"
@@ -35,7 +42,7 @@ class Diagnostics:
                                                   self._on_msg, 10)
 
     def _on_msg(self, msg: DiagnosticArray) -> None:
-        self.statuses.extend(s for s in msg.status if s.name.startswith(self.node))
+        self.statuses.extend(s for s in msg.status if diagnostics_of(s, self.node))
 
     def wait_for(self, predicate, timeout: float = 10.0):
         """The first status from now on that satisfies ``predicate``, or None."""

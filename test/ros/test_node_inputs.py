@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 import pytest
-from ros_harness import start_node, start_publisher
+from diagnostic_msgs.msg import DiagnosticArray
+from ros_harness import diagnostics_of, start_node, start_publisher
 from sensor_msgs.msg import Image
 
 
@@ -53,3 +54,25 @@ def test_blocks_mode_publishes_a_mixed_path_map_and_tunes_live(dds_env, probe, t
     finally:
         camera.stop()
         node.stop()
+
+
+def test_a_node_in_a_namespace_takes_its_topics_and_its_diagnostics_name_from_it(
+        dds_env, probe, tmp_path):
+    """Two cameras, two nodes of the same name: `/front/seg_accel_node` reads `/front/image`,
+    publishes `/front/seg_accel_node/labels` and reports as `/front/seg_accel_node`."""
+    node = start_node(dds_env, tmp_path / "node.log",
+                      {"autostart": True, "warmup_frames": 0}, namespace="/front")
+    camera = start_publisher(dds_env, tmp_path / "camera.log", "--rate", "4", "--count", "40",
+                             "--width", "160", "--height", "128", "--topic", "/front/image",
+                             "--delay", "2")
+    try:
+        labels = probe.collect(Image, "/front/seg_accel_node/labels", 1, timeout=60)
+        assert labels, node.output()
+        statuses = [s for m in probe.collect(DiagnosticArray, "/diagnostics", 3, timeout=10)
+                    for s in m.status if diagnostics_of(s, "/front/seg_accel_node")]
+    finally:
+        camera.stop()
+        node.stop()
+    assert statuses and statuses[-1].name == "/front/seg_accel_node: segmentation"
+    assert int({kv.key: kv.value for kv in statuses[-1].values}["frames_processed"]) >= 1
+

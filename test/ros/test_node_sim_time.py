@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_harness import FrameSender, start_node
+from ros_harness import FrameSender, diagnostics_of, start_node
 from rosgraph_msgs.msg import Clock
 
 NODE = "seg_accel_sim_time"
@@ -35,7 +35,7 @@ def _diagnostics(probe, frames: int) -> dict[str, str]:
         for msg in reversed(probe.collect(DiagnosticArray, "/diagnostics", 2, timeout=5)):
             for status in msg.status:
                 values = {kv.key: kv.value for kv in status.values}
-                if status.name.startswith(NODE) and int(values["frames_processed"]) >= frames:
+                if diagnostics_of(status, NODE) and int(values["frames_processed"]) >= frames:
                     return values
     raise AssertionError(f"no diagnostics counting {frames} frames")
 

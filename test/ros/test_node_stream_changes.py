@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_harness import FrameSender, start_node
+from ros_harness import FrameSender, diagnostics_of, start_node
 
 NODE = "seg_accel_stream"
 
@@ -30,7 +30,7 @@ def node(dds_env, tmp_path_factory):
 def _stream_resets(probe) -> int:
     for msg in reversed(probe.collect(DiagnosticArray, "/diagnostics", 3, timeout=5)):
         for status in msg.status:
-            if status.name.startswith(NODE):
+            if diagnostics_of(status, NODE):
                 return int({kv.key: kv.value for kv in status.values}["stream_resets"])
     raise AssertionError("no diagnostics from the node")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_harness import FrameSender, start_node
+from ros_harness import FrameSender, diagnostics_of, start_node
 
 from seg_accel_ros.engine.temporal_policy import TemporalConfig
 
@@ -27,7 +27,7 @@ def node(dds_env, tmp_path_factory):
 
 def _values(probe) -> dict[str, str]:
     diags = probe.collect(DiagnosticArray, "/diagnostics", 2, timeout=10)
-    status = next(s for d in diags[-1:] for s in d.status if s.name.startswith(NODE))
+    status = next(s for d in diags[-1:] for s in d.status if diagnostics_of(s, NODE))
     return {kv.key: kv.value for kv in status.values}
 
 
