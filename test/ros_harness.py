@@ -26,7 +26,7 @@ from rcl_interfaces.srv import (
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
-from seg_accel_ros.ros.statistics import status_name
+from seg_accel_ros.ros.diagnostics import status_name
 
 _next_domain = [100 + os.getpid() % 60]
 

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import (
     FloatingPointRange,
     IntegerRange,
@@ -35,6 +35,7 @@ from seg_accel_ros.engine.factory import Engine, EngineError, build_engine, reso
 from seg_accel_ros.engine.stream import StreamMonitor
 from seg_accel_ros.models.registry import ModelLoadError
 from seg_accel_ros.ros import image_cdr
+from seg_accel_ros.ros.diagnostics import diagnostic_status
 from seg_accel_ros.ros.mailbox import LatestMailbox
 from seg_accel_ros.ros.parameters import (
     PARAMS,
@@ -43,12 +44,7 @@ from seg_accel_ros.ros.parameters import (
     NodeConfig,
     ParamSpec,
 )
-from seg_accel_ros.ros.statistics import (
-    NodeStatistics,
-    ReasonThrottle,
-    SequenceGaps,
-    status_name,
-)
+from seg_accel_ros.ros.statistics import NodeStatistics, ReasonThrottle, SequenceGaps
 from seg_accel_ros.runtime import freeze_long_lived_objects, thaw_objects
 from seg_accel_ros.visualization import colorize, palette_lut
 
@@ -417,23 +413,10 @@ class SegAccelNode(LifecycleNode):
         if self._diag_pub is None or self._config is None:
             return
         snap = self._stats.snapshot(time.monotonic())
-        status = DiagnosticStatus()
-        status.name = status_name(self.get_fully_qualified_name())
-        status.hardware_id = self._engine.model.device.type if self._engine else ""
         failed_now = snap["frames_failed"] > self._failed_at_last_report
         self._failed_at_last_report = int(snap["frames_failed"])
-        active = self._subscription is not None
-        if failed_now or self._failing:  # ERROR until a frame is segmented again
-            status.level, status.message = DiagnosticStatus.ERROR, self._last_failure
-        elif active and snap["input_rate_hz"] > 0 and (
-                snap["output_rate_hz"] < 0.9 * snap["input_rate_hz"]):
-            status.level = DiagnosticStatus.WARN
-            status.message = (f"cannot keep up: {snap['output_rate_hz']:.1f} Hz out of "
-                              f"{snap['input_rate_hz']:.1f} Hz in")
-        else:
-            status.level = DiagnosticStatus.OK
-            status.message = "running" if active else "inactive"
-        values = {**snap, "model": self._config.model, "device": status.hardware_id,
+        device = self._engine.model.device.type if self._engine else ""
+        values = {**snap, "model": self._config.model, "device": device,
                   "mode": self._config.mode, "stream_resets": self._stream_resets,
                   "weights": self._engine.model.weights if self._engine else ""}
         if self._cache_mb is not None:
@@ -441,17 +424,12 @@ class SegAccelNode(LifecycleNode):
         misses = getattr(self._engine, "cache_misses", None)  # temporal engine only
         if misses is not None:
             values["cache_misses"] = misses
-        status.values = [KeyValue(key=k, value=_format_value(v)) for k, v in values.items()]
         out = DiagnosticArray()
         out.header.stamp = self.get_clock().now().to_msg()
-        out.status = [status]
+        out.status = [diagnostic_status(  # ERROR until a frame is segmented again
+            self.get_fully_qualified_name(), device, values, self._subscription is not None,
+            self._last_failure if failed_now or self._failing else None)]
         self._diag_pub.publish(out)
-
-
-def _format_value(value: object) -> str:
-    if isinstance(value, float):
-        return "nan" if value != value else f"{value:.3f}"
-    return str(value)
 
 
 def main(args: list[str] | None = None) -> None:

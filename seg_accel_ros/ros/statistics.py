@@ -9,13 +9,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-def status_name(node: str) -> str:
-    """The name of ``node``'s status in /diagnostics: its fully qualified name (a bare name is
-    taken as one in the root namespace) and the task, ``"/front/seg_accel_node: segmentation"``.
-    Two cameras' nodes of the same name in two namespaces stay apart."""
-    return f"{node if node.startswith('/') else '/' + node}: segmentation"
-
-
 class RollingWindow:
     """The last ``size`` samples of one quantity, with percentiles."""
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from seg_accel_ros.ros.diagnostics import status_name
 from seg_accel_ros.ros.image_cdr import header_stamp_ns
-from seg_accel_ros.ros.statistics import status_name
 from seg_accel_ros.tools.live import LivePipeline
 
 SHARED_VIDEO = (Path(__file__).resolve().parents[3] / "shared" / "data" / "video"

@@ -10,7 +10,6 @@ from seg_accel_ros.ros.statistics import (
     ReasonThrottle,
     RollingWindow,
     SequenceGaps,
-    status_name,
 )
 
 
@@ -74,9 +73,4 @@ def test_each_kind_of_problem_is_logged_then_throttled():
     assert throttle.should_log("step 100 is smaller than the row size", 0.1)
     assert not throttle.should_log("unsupported image encoding 'abc'", 1.0)
     assert throttle.should_log("unsupported image encoding 'abc'", 6.0)
-
-
-def test_status_names_are_fully_qualified():
-    assert status_name("seg_accel_node") == "/seg_accel_node: segmentation"
-    assert status_name("/front/seg_accel_node") == "/front/seg_accel_node: segmentation"
 

@@ -1,0 +1,51 @@
+"""The node's health report: status name, level and message, values as text."""
+
+from __future__ import annotations
+
+import math
+
+from diagnostic_msgs.msg import DiagnosticStatus
+
+from seg_accel_ros.ros.diagnostics import diagnostic_status, format_value, health, status_name
+
+
+def _snapshot(rate_in: float, rate_out: float) -> dict[str, object]:
+    return {"input_rate_hz": rate_in, "output_rate_hz": rate_out, "latency_p50_ms": math.nan,
+            "frames_processed": 12}
+
+
+def test_status_names_are_fully_qualified():
+    assert status_name("seg_accel_node") == "/seg_accel_node: segmentation"
+    assert status_name("/front/seg_accel_node") == "/front/seg_accel_node: segmentation"
+
+
+def test_ok_while_the_output_keeps_up_with_the_input():
+    assert health(_snapshot(30.0, 29.0), True, None) == (DiagnosticStatus.OK, "running")
+    assert health(_snapshot(0.0, 0.0), True, None) == (DiagnosticStatus.OK, "running")
+    assert health(_snapshot(0.0, 0.0), False, None) == (DiagnosticStatus.OK, "inactive")
+
+
+def test_warn_below_nine_tenths_of_the_input_rate():
+    level, message = health(_snapshot(30.0, 2.5), True, None)
+    assert level == DiagnosticStatus.WARN
+    assert message == "cannot keep up: 2.5 Hz out of 30.0 Hz in"
+
+
+def test_a_failure_outranks_a_slow_output():
+    failure = "inference failed: RuntimeError: out of memory"
+    assert health(_snapshot(30.0, 2.5), True, failure) == (DiagnosticStatus.ERROR, failure)
+
+
+def test_a_status_carries_every_value_as_text():
+    status = diagnostic_status("/front/seg_accel_node", "cpu",
+                               {**_snapshot(10.0, 10.0), "model": "cgnet"}, True, None)
+    assert (status.name, status.hardware_id, status.level) == (
+        "/front/seg_accel_node: segmentation", "cpu", DiagnosticStatus.OK)
+    assert {kv.key: kv.value for kv in status.values} == {
+        "input_rate_hz": "10.000", "output_rate_hz": "10.000", "latency_p50_ms": "nan",
+        "frames_processed": "12", "model": "cgnet"}
+
+
+def test_values_format():
+    assert (format_value(1 / 3), format_value(math.nan), format_value(7), format_value("x")) == (
+        "0.333", "nan", "7", "x")
