@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--default-allocator" not in (sys.argv[1:] if argv is None else argv):
         keep_large_buffers_in_heap()
     from seg_accel_ros.engine.blocks.timing import STAGES
+    from seg_accel_ros.engine.config import ENGINE_MODES
     from seg_accel_ros.tools.reporting import format_table, write_json
     from seg_accel_ros.tools.temporal_bench import curve_rows
 
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=30.0, help="node suite: input rate (Hz)")
     ap.add_argument("--size", default="1280x720", help="node and blocks suites: WIDTHxHEIGHT")
     ap.add_argument("--encoding", default="rgb8")
+    ap.add_argument("--mode", choices=ENGINE_MODES, default="dense",
+                    help="node and soak suites: the node's engine mode")
     ap.add_argument("--source", default="", help="video/folder (default: highway clip or "
                                                   "generated frames)")
     ap.add_argument("--fractions", default="0,0.1,0.2,0.25,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0",
@@ -132,12 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         from seg_accel_ros.tools.soak_bench import run_soak_bench
 
         report = run_soak_bench(args.duration, args.rate, width, height, args.model,
-                                args.source, args.encoding)
+                                args.source, args.encoding, args.mode)
     elif args.suite == "node":
         from seg_accel_ros.tools.node_bench import run_node_bench
 
         report = run_node_bench(args.duration, args.rate, width, height, args.model,
-                                args.source, args.encoding)
+                                args.source, args.encoding, args.mode)
     print(format_table([(k, v) for k, v in report.items()], f"seg_accel_bench --suite "
                        f"{args.suite}"))
     if args.json:

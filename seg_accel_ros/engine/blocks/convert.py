@@ -283,6 +283,8 @@ class BlockwiseModel:
         if (last is not None and last.grid == grid and last.device == torch.device(device)
                 and torch.equal(last.paths, paths)):
             return last
+        if last is not None:
+            last.release()
         self.last_frame = Frame(grid, paths, device, self._scratch)
         return self.last_frame
 

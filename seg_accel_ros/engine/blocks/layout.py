@@ -76,6 +76,17 @@ class Frame:
         self._low_levels: dict[tuple, Level] = {}  # LOW-only frames: (bf, LOW extent) -> level
         self.reuse: object | None = None  # the frame's ReuseContext (reuse.py) in temporal mode
 
+    def release(self) -> None:
+        """Forget the levels (and their index plans) once the frame is done with.
+
+        Levels point back to their frame: without this the pair is a reference cycle, freed
+        only by the cyclic garbage collector, frames after it is replaced. In a streaming node
+        those frames piled up between collections (temporal mode at 720p: resident memory
+        grew by about 300 MB a minute).
+        """
+        self._levels.clear()
+        self._low_levels.clear()
+
     @property
     def has_full(self) -> bool:
         """Whether maps exist at full resolution (FULL or REUSE blocks)."""
