@@ -79,10 +79,10 @@ class Frame:
     def release(self) -> None:
         """Forget the levels (and their index plans) once the frame is done with.
 
-        Levels point back to their frame: without this the pair is a reference cycle, freed
-        only by the cyclic garbage collector, frames after it is replaced. In a streaming node
-        those frames piled up between collections (temporal mode at 720p: resident memory
-        grew by about 300 MB a minute).
+        Levels point back to their frame, so the two form a reference cycle. Left alone, a
+        replaced frame waits for the cyclic garbage collector, and in a streaming node such
+        frames piled up between collections (temporal mode at 720p: resident memory grew by
+        about 300 MB a minute).
         """
         self._levels.clear()
         self._low_levels.clear()
