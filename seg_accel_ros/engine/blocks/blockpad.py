@@ -126,22 +126,57 @@ def _build_plan(level: Level, path: int, hy: int, hx: int, mode: str,
 
 def pad_plan(level: Level, path: int, hy: int, hx: int, mode: str = "constant",
              rows: tuple[int, int] | None = None, cols: tuple[int, int] | None = None,
-             edge_only: bool = False) -> PadPlan:
+             edge_only: bool = False, past: tuple[int, int] | None = None) -> PadPlan:
     """The (cached) plan for rows / cols (default: all) of ``path``'s padded blocks.
 
-    ``edge_only``: only the blocks that reach past the valid extent (see :func:`edge_blocks`).
+    ``edge_only``: only the blocks that reach past the valid extent (see :func:`edge_blocks`);
+    ``past``: only those of one of :func:`past_extent`'s groups, ``(dim, first)``.
     """
     if mode not in PAD_MODES:
         raise ValueError(f"pad mode must be one of {PAD_MODES}, got {mode!r}")
     b = level.block(path)
     rows = rows or (0, b + 2 * hy)
     cols = cols or (0, b + 2 * hx)
-    key = ("pad", path, hy, hx, mode, rows, cols, edge_only)
+    key = ("pad", path, hy, hx, mode, rows, cols, edge_only, past)
     plan = level.cache.get(key)
     if plan is None:
-        subset = edge_blocks(level, path)[0].numpy() if edge_only else None
+        subset = None
+        if edge_only:
+            subset = edge_blocks(level, path)[0].numpy()
+        elif past is not None:
+            subset = next(g.blocks for g in past_extent(level, path)
+                          if (g.dim, g.first) == past).numpy()
         plan = level.cache[key] = _build_plan(level, path, hy, hx, mode, rows, cols, subset)
     return plan
+
+
+@dataclass(frozen=True)
+class PastExtent:
+    """Blocks of one path whose valid extent ends at the same pixel of one dimension."""
+
+    dim: int  # 2: rows, 3: columns (of the ``n x C x b x b`` batch)
+    first: int  # their first pixel past the valid extent (0: the whole block)
+    blocks: torch.Tensor  # their positions in the path's batch, on the CPU
+    blocks_dev: torch.Tensor  # the same, on the device
+
+
+def past_extent(level: Level, path: int) -> tuple[PastExtent, ...]:
+    """``path``'s blocks that reach past the level's valid extent, grouped by dimension and
+    by where the extent ends in them (cached on the level)."""
+    key = ("past", path)
+    found = level.cache.get(key)
+    if found is None:
+        b = level.block(path)
+        groups = []
+        for dim, g, e in zip((2, 3), level.frame.block_coords_cpu(path), level.ext[path],
+                             strict=True):
+            first = (e - g * b).clamp(0, b)
+            for f in first.unique().tolist():
+                if f < b:
+                    pos = (first == f).nonzero().flatten()
+                    groups.append(PastExtent(dim, f, pos, pos.to(level.frame.device)))
+        found = level.cache[key] = tuple(groups)
+    return found
 
 
 def edge_blocks(level: Level, path: int) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from seg_accel_ros.engine.blocks.blockpad import pad_blocks
+from seg_accel_ros.engine.blocks.blockpad import pad_blocks, past_extent
 from seg_accel_ros.engine.blocks.grid import BlockGrid
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, Frame
 from seg_accel_ros.engine.blocks.tensor import BlockTensor
@@ -97,3 +97,23 @@ def test_unknown_mode_is_rejected():
     x = _block_tensor(PATH_MAPS["full"], 8, (24, 32), seed=0)
     with pytest.raises(ValueError, match="pad mode"):
         pad_blocks(x, FULL, 1, 1, mode="reflect")
+
+
+def test_past_extent_groups_the_blocks_the_valid_extent_ends_in():
+    # FULL blocks 8 px on a 3 x 4 grid, extent 21 x 29: it ends 5 px into the last block row
+    # and 5 px into the last block column; LOW blocks (4 px, extent 11 x 15) 3 px into them.
+    x = _block_tensor(PATH_MAPS["mixed"], 8, (21, 29), seed=0)
+    frame = x.level.frame
+    for path, first in ((FULL, 5), (LOW, 3)):
+        gy, gx = frame.block_coords_cpu(path)
+        groups = {(g.dim, g.first): g.blocks.tolist() for g in past_extent(x.level, path)}
+        assert groups == {(2, first): (gy == 2).nonzero().flatten().tolist(),
+                          (3, first): (gx == 3).nonzero().flatten().tolist()}
+
+
+def test_past_extent_lists_whole_blocks_past_it():
+    x = _block_tensor(PATH_MAPS["full"], 8, (10, 32), seed=0)  # rows 16-23: all past
+    gy, _ = x.level.frame.block_coords_cpu(FULL)
+    groups = {(g.dim, g.first): g.blocks.tolist() for g in past_extent(x.level, FULL)}
+    assert groups == {(2, 2): (gy == 1).nonzero().flatten().tolist(),
+                      (2, 0): (gy == 2).nonzero().flatten().tolist()}

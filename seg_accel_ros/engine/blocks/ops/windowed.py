@@ -26,10 +26,10 @@ import torch.nn.functional as F
 
 from seg_accel_ros.engine.blocks.blockpad import (
     PadPlan,
-    edge_blocks,
     gather_padded,
     pad_blocks,
     pad_plan,
+    past_extent,
 )
 from seg_accel_ros.engine.blocks.gather import (
     channels_last,
@@ -77,10 +77,25 @@ def _ring_op(x: BlockTensor, path: int, kernel: tuple[int, int], stride: int,
         cols = _span(q0, q1, kernel[1], stride, dilation[1])
         plan = pad_plan(level, path, padding[0], padding[1], "constant", rows, cols)
         out[:, :, o0:o1, q0:q1] = run(gather_strip(x, path, plan, value))
-    _, edge = edge_blocks(level, path)
-    if edge is not None:  # their own pixels past the valid extent must read as padding
-        plan = pad_plan(level, path, padding[0], padding[1], "constant", edge_only=True)
-        out.index_copy_(0, edge, run(gather_strip(x, path, plan, value)))
+    # Blocks reaching past the valid extent: there their own pixels must read as padding.
+    # Outputs that read none of those pixels are right; the rest are redone from padded rows
+    # (columns), as the padded gather computes them (the other path may read the first
+    # output past the extent: see blockpad's LOW <- FULL rule).
+    n_out = (ny, nx)
+    for group in past_extent(level, path):
+        a = group.dim - 2
+        o0 = max(0, -(-(group.first + padding[a] - dilation[a] * (kernel[a] - 1)) // stride))
+        if o0 >= n_out[a]:
+            continue
+        spans = [_span(0, n_out[i], kernel[i], stride, dilation[i]) for i in (0, 1)]
+        spans[a] = _span(o0, n_out[a], kernel[a], stride, dilation[a])
+        plan = pad_plan(level, path, padding[0], padding[1], "constant", *spans,
+                        past=(group.dim, group.first))
+        redone = run(gather_strip(x, path, plan, value))
+        if a == 0:
+            out[group.blocks_dev, :, o0:] = redone
+        else:
+            out[group.blocks_dev, :, :, o0:] = redone
     return out
 
 
