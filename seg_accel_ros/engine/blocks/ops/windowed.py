@@ -79,8 +79,8 @@ def _ring_op(x: BlockTensor, path: int, kernel: tuple[int, int], stride: int,
         out[:, :, o0:o1, q0:q1] = run(gather_strip(x, path, plan, value))
     # Blocks reaching past the valid extent: there their own pixels must read as padding.
     # Outputs that read none of those pixels are right; the rest are redone from padded rows
-    # (columns), as the padded gather computes them (the other path may read the first
-    # output past the extent: see blockpad's LOW <- FULL rule).
+    # (columns), as the padded gather computes them. Outputs past the extent too: at an odd
+    # FULL extent a LOW pixel's 2x2 average takes in the first FULL pixel past it.
     n_out = (ny, nx)
     for group in past_extent(level, path):
         a = group.dim - 2
