@@ -185,10 +185,9 @@ def edge_blocks(level: Level, path: int) -> tuple[torch.Tensor, torch.Tensor | N
     key = ("edge", path)
     found = level.cache.get(key)
     if found is None:
-        b = level.block(path)
-        gy, gx = level.frame.block_coords_cpu(path)
-        hv, wv = level.ext[path]
-        pos = ((gy * b + b > hv) | (gx * b + b > wv)).nonzero().flatten()
+        groups = past_extent(level, path)
+        pos = (torch.cat([g.blocks for g in groups]).unique() if groups
+               else torch.empty(0, dtype=torch.long))
         found = level.cache[key] = (pos, pos.to(level.frame.device) if pos.numel() else None)
     return found
 
