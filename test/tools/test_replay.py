@@ -15,6 +15,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (make setup installs it)")
 
 from rclpy.serialization import deserialize_message  # noqa: E402
+from rclpy.subscription import MessageInfo  # noqa: E402
 from ros_harness import ManagedProcess, Probe  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
@@ -48,7 +49,9 @@ def stored(path: Path) -> list[bags.RawMessage]:
 
 
 class Recorder:
-    """Raw subscription on the probe: receive time (monotonic) and CDR bytes per message."""
+    """Raw subscription on the probe: per message, the time the replay wrote it (the DDS
+    source timestamp, in seconds) and its CDR bytes. Rates are the replay's pacing, not when
+    this process, which may be starved of CPU on a loaded machine, got round to reading."""
 
     def __init__(self, probe: Probe, msg_type, topic: str) -> None:
         self.probe, self.received = probe, []
@@ -56,9 +59,9 @@ class Recorder:
         # deep reader history: a test process starved of CPU must not drop reliable samples
         self.sub = probe.node.create_subscription(msg_type, topic, self._on_msg, 500, raw=True)
 
-    def _on_msg(self, data: bytes) -> None:
+    def _on_msg(self, data: bytes, info: MessageInfo) -> None:
         with self._lock:
-            self.received.append((time.monotonic(), data))
+            self.received.append((info["source_timestamp"] * 1e-9, data))
 
     def wait(self, count: int, timeout: float) -> list[tuple[float, bytes]]:
         deadline = time.monotonic() + timeout
