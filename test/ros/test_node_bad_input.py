@@ -39,7 +39,8 @@ BAD_FRAMES = [
 def node(dds_env, tmp_path_factory):
     proc = start_node(dds_env, tmp_path_factory.mktemp("bad") / "node.log",
                       {"autostart": True, "warmup_frames": 0, "max_pixels": 1_000_000,
-                       "qos_reliability": "reliable", "qos_depth": 10}, name=NODE)
+                       "qos_reliability": "reliable", "qos_depth": 10,
+                       "diagnostics_period": 0.2}, name=NODE)
     yield proc
     proc.stop()
 
@@ -59,15 +60,51 @@ def _wait_for_subscriber(pub, timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
+class RejectionCount:
+    """The node's ``frames_rejected`` as its diagnostics report it, followed live."""
+
+    def __init__(self, probe, node: str) -> None:
+        self.probe, self.node = probe, node
+        self.value: int | None = None  # until the first report arrives
+        self.sub = probe.node.create_subscription(DiagnosticArray, "/diagnostics",
+                                                  self._on_msg, 10)
+
+    def _on_msg(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if diagnostics_of(status, self.node):
+                self.value = int({kv.key: kv.value for kv in status.values}["frames_rejected"])
+
+    def publish_each(self, frames: list, publish) -> None:
+        """Publish the frames one by one, the next only once the node has counted this one:
+        a frame still waiting in the latest-wins mailbox when the next arrives would be
+        dropped (and counted so), not rejected."""
+        deadline = time.monotonic() + 30
+        while self.value is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.value is not None, f"no diagnostics from {self.node}"
+        start = self.value
+        for i, frame in enumerate(frames):
+            publish(frame)
+            deadline = time.monotonic() + 30
+            while self.value < start + i + 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert self.value == start + i + 1, (i, self.value)
+
+    def close(self) -> None:
+        self.probe.node.destroy_subscription(self.sub)
+
+
 def test_bad_frames_are_rejected_counted_and_explained(node, probe):
     image_pub = probe.node.create_publisher(Image, "image", 10)
     compressed_pub = probe.node.create_publisher(CompressedImage, "image/compressed",
                                                  qos_profile_sensor_data)
     _wait_for_subscriber(image_pub)
-    for i, (_, make, _) in enumerate(BAD_FRAMES):
-        image_pub.publish(make(10 + i))
-        time.sleep(0.3)
-    time.sleep(1.0)
+    rejected = RejectionCount(probe, NODE)
+    try:
+        rejected.publish_each([make(10 + i) for i, (_, make, _) in enumerate(BAD_FRAMES)],
+                              image_pub.publish)
+    finally:
+        rejected.close()
     image_pub.publish(_image("rgb8", 48, 64, 192, GOOD, 100))
     labels = probe.collect(Image, f"/{NODE}/labels", 1, timeout=30)
     assert labels and labels[0].header.stamp.sec == 100, node.output()
@@ -106,7 +143,8 @@ BAD_COMPRESSED = [  # (what, format, data, reason in the log)
 def compressed_node(dds_env, tmp_path_factory):
     proc = start_node(dds_env, tmp_path_factory.mktemp("bad_compressed") / "node.log",
                       {"autostart": True, "warmup_frames": 0, "input_transport": "compressed",
-                       "qos_reliability": "reliable", "qos_depth": 10}, name=COMPRESSED_NODE)
+                       "qos_reliability": "reliable", "qos_depth": 10,
+                       "diagnostics_period": 0.2}, name=COMPRESSED_NODE)
     yield proc
     proc.stop()
 
@@ -122,23 +160,23 @@ def test_corrupt_and_truncated_jpeg_png_are_rejected_counted_and_explained(compr
     pub = probe.node.create_publisher(CompressedImage, "image/compressed", 10)
     labels: list[Image] = []
     sub = probe.node.create_subscription(Image, f"/{COMPRESSED_NODE}/labels", labels.append, 10)
+    rejected = RejectionCount(probe, COMPRESSED_NODE)
     try:
         _wait_for_subscriber(pub)
-        for i, (_, fmt, data, _) in enumerate(BAD_COMPRESSED):
-            pub.publish(_compressed(fmt, data, 10 + i))
-            time.sleep(0.3)
-        time.sleep(1.0)
-        pub.publish(_compressed("jpeg", JPEG, 100))  # the next good frames are segmented
-        time.sleep(0.5)
-        pub.publish(_compressed("png", PNG, 101))
-        deadline = time.monotonic() + 30
-        while len(labels) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        rejected.publish_each([_compressed(fmt, data, 10 + i)
+                               for i, (_, fmt, data, _) in enumerate(BAD_COMPRESSED)],
+                              pub.publish)
+        for k, (fmt, data) in enumerate((("jpeg", JPEG), ("png", PNG))):
+            pub.publish(_compressed(fmt, data, 100 + k))  # the next good frames are segmented
+            deadline = time.monotonic() + 30
+            while len(labels) <= k and time.monotonic() < deadline:
+                time.sleep(0.05)
         assert [m.header.stamp.sec for m in labels] == [100, 101], compressed_node.output()
         assert (labels[0].height, labels[0].width) == (48, 64)
         time.sleep(1.2)
         values = _latest_diagnostics(probe, COMPRESSED_NODE)
     finally:
+        rejected.close()
         probe.node.destroy_subscription(sub)
         probe.node.destroy_publisher(pub)
     assert int(values["frames_rejected"]) == len(BAD_COMPRESSED), values
