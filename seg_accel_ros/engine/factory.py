@@ -109,8 +109,8 @@ def build_engine(config: EngineConfig) -> Engine:
 
         fusion = load_fusion(model.spec.name, model.spec.num_classes, device=device)
         if fusion is None and config.low_fusion:
-            log.info("no trained LOW-block fusion for %s: LOW blocks stay plain",
-                     model.spec.name)
+            log.warning("low_fusion is on, but there is no trained LOW-block fusion for %s: "
+                        "LOW blocks stay plain", model.spec.name)
         return TemporalEngine(model, config.temporal(), block_size=config.block_size,
                               fusion=fusion, low_fusion=config.low_fusion,
                               scorer=block_scorer(config, model))

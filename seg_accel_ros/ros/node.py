@@ -33,6 +33,7 @@ from seg_accel_ros import image_codec
 from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.engine.factory import Engine, EngineError, build_engine, resolve_device
 from seg_accel_ros.engine.stream import StreamMonitor
+from seg_accel_ros.engine.temporal import TemporalEngine
 from seg_accel_ros.models.registry import ModelLoadError
 from seg_accel_ros.ros import image_cdr
 from seg_accel_ros.ros.diagnostics import diagnostic_status
@@ -129,12 +130,21 @@ class SegAccelNode(LifecycleNode):
                                            reason=f"{param.name} cannot be unset")
             if isinstance(value, tuple | np.ndarray) or type(value).__name__ == "array":
                 value = list(value)
-            reason = spec.check(value)
+            reason = spec.check(value) or self._unsupported(param.name, value)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
         if self._config is not None:
             self._apply_runtime(params)
         return SetParametersResult(successful=True)
+
+    def _unsupported(self, name: str, value: object) -> str:
+        """Why the configured engine cannot take ``value`` live ('' when it can)."""
+        engine = self._engine
+        if name == "low_fusion" and value and isinstance(engine, TemporalEngine) \
+                and engine.fusion is None:
+            return (f"low_fusion: no trained LOW-block fusion for "
+                    f"{engine.model.spec.name} (LOW blocks stay plain)")
+        return ""
 
     def _apply_runtime(self, params: list[Parameter]) -> None:
         """Runtime-tunable parameters take effect on the next frame."""

@@ -111,8 +111,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("motion_downscale", 4, "Temporal mode: optical flow runs on the frame "
               "downscaled this many times.", min_value=1, max_value=32),
     ParamSpec("low_fusion", False, "Temporal mode: fuse LOW blocks with the moved output of "
-              "their last FULL computation (trained weights bundled per network; LOW blocks "
-              "stay plain for a network without them). Off: it does not pay yet (README)."),
+              "their last FULL computation (trained weights bundled per network; for a network "
+              "without them LOW blocks stay plain, with a warning at configure, and turning "
+              "it on live is rejected). Off: it does not pay yet (README)."),
     ParamSpec("input_transport", "raw", "Subscribe to 'image' (raw) or 'image/compressed'.",
               read_only=True, choices=("raw", "compressed")),
     ParamSpec("qos_reliability", "best_effort", "Input QoS reliability.", read_only=True,

@@ -1,14 +1,18 @@
 """seg_accel_node in temporal mode, driven as a user would: REUSE shows up in the diagnostics
-for an unchanging camera, temporal parameters are tunable live and validated, and a stamp
-jumping back resets the temporal state."""
+for an unchanging camera, temporal parameters are tunable live and validated (``low_fusion``
+only where the network has a trained fusion), and a stamp jumping back resets the temporal
+state."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from ros_harness import FrameSender, diagnostics_of, start_node
 
+from seg_accel_ros.engine.fusion import fusion_path
 from seg_accel_ros.engine.temporal_policy import TemporalConfig
 
 NODE = "seg_accel_node"
@@ -124,3 +128,38 @@ def test_stamp_going_back_resets_the_temporal_state(node, probe):
     finally:
         sender.close()
     assert int(_values(probe)["stream_resets"]) > before
+
+
+@pytest.fixture(scope="module")
+def node_without_fusion(dds_env, tmp_path_factory):
+    """A temporal-mode node of a network with no trained LOW-block fusion."""
+    proc = start_node(dds_env, tmp_path_factory.mktemp("plain") / "node.log",
+                      {"mode": "temporal", "model": "espnet", "autostart": True,
+                       "warmup_frames": 0}, name="plain_node")
+    yield proc
+    code = proc.stop()
+    assert code in (0, -2), proc.output()
+
+
+def test_low_fusion_is_rejected_live_for_a_network_without_it(node_without_fusion, probe):
+    deadline = time.monotonic() + 120
+    while probe.get_state("plain_node") != "active":
+        assert time.monotonic() < deadline, node_without_fusion.output()
+        time.sleep(0.2)
+    (res,) = probe.set_parameters("plain_node", {"low_fusion": True})
+    assert not res.successful
+    assert "no trained LOW-block fusion for espnet" in res.reason
+    assert probe.get_parameters("plain_node", ["low_fusion"]) == [False]
+    for name, value in (("low_fusion", False), ("reuse_threshold", 2.0)):
+        (ok,) = probe.set_parameters("plain_node", {name: value})
+        assert ok.successful, ok.reason
+
+
+def test_low_fusion_is_accepted_live_where_it_is_bundled(node, probe):
+    if not fusion_path("swiftnet_lite0").is_file():
+        pytest.skip("no bundled fusion weights for swiftnet_lite0")
+    try:
+        (ok,) = probe.set_parameters(NODE, {"low_fusion": True})
+        assert ok.successful, ok.reason
+    finally:
+        probe.set_parameters(NODE, {"low_fusion": False})
