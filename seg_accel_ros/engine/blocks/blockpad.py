@@ -18,7 +18,8 @@ row: in P's own table (the block itself, same-path neighbours, and nearest-upsam
 just repeated indices), in the other path's table (FULL<-LOW), four rows to average (LOW<-FULL),
 or a constant. One row gather then builds the padded batch, whatever the halo width (halos wider
 than a block simply reach the next block but one). Plans are computed once per frame with
-vectorised index arithmetic and shared by all layers of a level.
+vectorised index arithmetic and shared by all layers of a level; their geometry (which cell and
+pixel each padded pixel reads, whatever the paths) once per frame size.
 
 A plan can also cover only a window of the padded batch (``rows`` / ``cols``): the halo strips
 that ``ops/windowed.py`` uses to fix up the border of an op run on the bare blocks.
@@ -30,6 +31,7 @@ blocks they are same-resolution neighbours, to LOW blocks full-resolution ones (
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +62,37 @@ def pixel_table(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
 
 
+@functools.lru_cache(maxsize=128)  # 720p with 128-px blocks: 53 windows, 13 MB
+def _window_geometry(grid: tuple[int, int], b: int, ext: tuple[int, int], hy: int, hx: int,
+                     mode: str, rows: tuple[int, int], cols: tuple[int, int]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Where each pixel of a window of every cell's padded block comes from, whatever the
+    paths: (source cell, pixel in it (row * b + column), inside the valid extent (None:
+    replicate mode)), each ``cells x rows x cols``. It depends on the frame's size only, so
+    frames of one size share it (about half of a plan's arithmetic)."""
+    grid_rows, grid_cols = grid
+    cells = np.arange(grid_rows * grid_cols)
+    gy, gx = cells // grid_cols, cells % grid_cols
+    shape = (cells.size, rows[1] - rows[0], cols[1] - cols[0])
+    yy = (gy * b - hy)[:, None, None] + np.arange(rows[0], rows[1])[None, :, None]
+    xx = (gx * b - hx)[:, None, None] + np.arange(cols[0], cols[1])[None, None, :]
+    hv, wv = ext
+    if mode == "replicate":
+        yy, xx = yy.clip(0, hv - 1), xx.clip(0, wv - 1)
+        valid = None
+    else:
+        valid = np.broadcast_to(((yy >= 0) & (yy < hv)) & ((xx >= 0) & (xx < wv)), shape).copy()
+    yy = yy.clip(0, grid_rows * b - 1)
+    xx = xx.clip(0, grid_cols * b - 1)
+    cy, cx = yy // b, xx // b
+    local = ((yy - cy * b) * b + (xx - cx * b)).astype(np.int32)
+    cell = np.broadcast_to(cy * grid_cols + cx, shape).astype(np.int32)
+    for a in (cell, local, valid):
+        if a is not None:
+            a.flags.writeable = False
+    return cell, local, valid
+
+
 def _build_plan(level: Level, path: int, hy: int, hx: int, mode: str,
                 rows: tuple[int, int], cols: tuple[int, int], subset: np.ndarray | None
                 ) -> PadPlan:
@@ -67,30 +100,17 @@ def _build_plan(level: Level, path: int, hy: int, hx: int, mode: str,
     # overhead would dominate.
     frame = level.frame
     b = level.block(path)
-    grid_rows, grid_cols = frame.grid.shape
     cells = frame.cells_np[path] if subset is None else frame.cells_np[path][subset]
-    gy, gx = cells // grid_cols, cells % grid_cols
-    n, nr, nc = cells.size, rows[1] - rows[0], cols[1] - cols[0]
-    yy = (gy * b - hy)[:, None, None] + np.arange(rows[0], rows[1])[None, :, None]
-    xx = (gx * b - hx)[:, None, None] + np.arange(cols[0], cols[1])[None, None, :]
-    hv, wv = level.ext[path]
-    if mode == "replicate":
-        yy, xx = yy.clip(0, hv - 1), xx.clip(0, wv - 1)
-        valid = None
-    else:
-        valid = np.broadcast_to(((yy >= 0) & (yy < hv)) & ((xx >= 0) & (xx < wv)), (n, nr, nc))
-    yy = yy.clip(0, grid_rows * b - 1)
-    xx = xx.clip(0, grid_cols * b - 1)
-    cy, cx = yy // b, xx // b
-    ly = np.broadcast_to(yy - cy * b, (n, nr, nc))
-    lx = np.broadcast_to(xx - cx * b, (n, nr, nc))
-    cell = cy * grid_cols + cx  # n x rows x cols by broadcasting
+    geometry = _window_geometry(frame.grid.shape, b, tuple(level.ext[path]), hy, hx, mode,
+                                rows, cols)
+    cell, local, valid = (None if a is None else a[cells] for a in geometry)
+    n, nr, nc = cell.shape
     src_path = frame.path_np[cell]
     src_slot = frame.slot_np[cell]
     same = src_path == path
     if valid is not None:
         same &= valid
-    main = np.where(same, src_slot * (b * b) + ly * b + lx, 0).ravel()
+    main = np.where(same, src_slot * (b * b) + local, 0).ravel()
     sources = []
     fill_pos = None
     others = [q for q in frame.cells_np if q != path]
@@ -101,9 +121,10 @@ def _build_plan(level: Level, path: int, hy: int, hx: int, mode: str,
             pos = np.flatnonzero(taken & (src_flat == q))
             if not pos.size:
                 continue
-            slot_o, ly_o, lx_o = src_slot.ravel()[pos], ly.ravel()[pos], lx.ravel()[pos]
+            slot_o, local_o = src_slot.ravel()[pos], local.ravel()[pos]
+            ly_o, lx_o = local_o // b, local_o % b
             if resolution(q) == resolution(path):  # same resolution: copy
-                idx = slot_o * (b * b) + ly_o * b + lx_o
+                idx = slot_o * (b * b) + local_o
             elif path == FULL:  # nearest upsampling of the LOW neighbour
                 bq = b // 2
                 idx = slot_o * (bq * bq) + (ly_o // 2) * bq + lx_o // 2

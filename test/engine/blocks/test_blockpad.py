@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from seg_accel_ros.engine.blocks import blockpad
 from seg_accel_ros.engine.blocks.blockpad import pad_blocks, past_extent
 from seg_accel_ros.engine.blocks.grid import BlockGrid
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, Frame
@@ -82,6 +83,18 @@ def test_halo_follows_neighbour_rules(paths, halo, mode, value):
         want = _reference(x, path, halo, mode, value)
         assert got.shape == want.shape
         assert torch.equal(got, want) or torch.allclose(got, want, atol=1e-6), (path, halo)
+
+
+def test_frames_of_one_size_share_the_geometry_not_the_plan():
+    """The paths change from frame to frame; where each padded pixel sits does not."""
+    blockpad._window_geometry.cache_clear()
+    for seed, paths in enumerate(("mixed", "one_full", "mixed")):
+        x = _block_tensor(PATH_MAPS[paths], 8, (21, 29), seed=seed)
+        for path in x.parts:
+            want = _reference(x, path, 2, "constant", 0.0)
+            assert torch.allclose(pad_blocks(x, path, 2, 2), want, atol=1e-6), (paths, path)
+    info = blockpad._window_geometry.cache_info()
+    assert (info.currsize, info.hits) == (2, 4)  # one per block size, then only hits
 
 
 def test_asymmetric_halo_and_zero_halo():
