@@ -220,8 +220,8 @@ def _pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 
 
 # Largest block (pixels) whose 1x1 convolutions run as a matrix product. Measured at 720p
-# (swiftnet_lite0, 25% FULL): 8x8 blocks and smaller are faster so at one thread (CPU time)
-# and at two (wall time); from 16x16 on the convolution kernel is as fast or faster.
+# (swiftnet_lite0, 25% FULL): on blocks of 8x8 and smaller the product is faster, at one
+# thread (CPU time) and at two (wall time); from 16x16 on the convolution is as fast or faster.
 POINTWISE_MATMUL_MAX_PIXELS = 64
 RING_MIN_BLOCK = 32  # below, halo strips are most of the block: gather the padded batch
 COPY_COST = 8.0  # multiply-adds a copied pixel (per channel) is worth, roughly
