@@ -122,15 +122,14 @@ def _build_plan(level: Level, path: int, hy: int, hx: int, mode: str,
             if not pos.size:
                 continue
             slot_o, local_o = src_slot.ravel()[pos], local.ravel()[pos]
-            ly_o, lx_o = local_o // b, local_o % b
             if resolution(q) == resolution(path):  # same resolution: copy
                 idx = slot_o * (b * b) + local_o
             elif path == FULL:  # nearest upsampling of the LOW neighbour
                 bq = b // 2
-                idx = slot_o * (bq * bq) + (ly_o // 2) * bq + lx_o // 2
+                idx = slot_o * (bq * bq) + (local_o // b // 2) * bq + local_o % b // 2
             else:  # 2x2 average of the full-resolution neighbour
                 bq = 2 * b
-                base = slot_o * (bq * bq) + (2 * ly_o) * bq + 2 * lx_o
+                base = slot_o * (bq * bq) + (local_o // b) * (2 * bq) + 2 * (local_o % b)
                 idx = np.stack((base, base + 1, base + bq, base + bq + 1))
             sources.append((q, pos, idx))
     if valid is not None:
