@@ -265,11 +265,11 @@ def _conv2d(func: Callable, args: tuple, kwargs: dict) -> Any:
     kernel = (int(weight.shape[-2]), int(weight.shape[-1]))
     stride, dilation, groups = pair(a["stride"]), pair(a["dilation"]), a["groups"]
     padding = _conv_padding(a["padding"], kernel, dilation)
+    if kernel == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1:
+        return BlockTensor(x.level, {p: _pointwise(t, weight, bias) for p, t in x.parts.items()})
     # Depthwise convolutions and those of a few input channels (the stem) are memory-bound:
     # for them a padded copy of the batch costs about as much as the convolution itself.
     cin, cout = int(weight.shape[1]) * groups, int(weight.shape[0])
-    if kernel == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1:
-        return BlockTensor(x.level, {p: _pointwise(t, weight, bias) for p, t in x.parts.items()})
     return _windowed(x, kernel, stride, padding, dilation,
                      lambda t: torch.conv2d(t, weight, bias, stride, 0, dilation, groups),
                      native=lambda t: torch.conv2d(t, weight, bias, stride, padding, dilation,
