@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seg_accel_ros.engine.blocks import BlockEngine, BlockGrid
-from seg_accel_ros.engine.blocks.ops import forced_strategy, windowed
+from seg_accel_ros.engine.blocks.ops import forced_strategy
 from seg_accel_ros.engine.result import BlockPath
 from seg_accel_ros.models.registry import create_model
 
@@ -43,31 +43,6 @@ def test_halo_strategies_agree_on_mixed_frames(name, make_net, make_image, globa
             with forced_strategy(strategy):
                 out = engine.run(x, paths)
             assert (out - reference).abs().max().item() <= tol, strategy
-
-
-@pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
-def test_pointwise_convolution_of_small_blocks_is_the_convolution(bias, layout):
-    """1x1 convolutions of blocks of a few pixels run as a matrix product: same values,
-    channels-last out."""
-    x = torch.randn(6, 24, 4, 4).contiguous(memory_format=layout)
-    conv = nn.Conv2d(24, 40, 1, bias=bias)
-    with torch.inference_mode():
-        out = windowed._pointwise(x, conv.weight, conv.bias)
-        assert (out - conv(x)).abs().max().item() <= TOL
-    assert out.is_contiguous(memory_format=torch.channels_last)
-
-
-def test_pointwise_path_does_not_change_a_network(make_net, make_image, monkeypatch):
-    net = make_net("swiftnet_lite0")
-    engine = BlockEngine(net, 64)
-    x = make_image((200, 328), torch.Generator().manual_seed(5))
-    paths = _mixed(engine.grid(200, 328), seed=2)
-    with torch.inference_mode():
-        out = engine.run(x, paths)
-        monkeypatch.setattr(windowed, "POINTWISE_MATMUL_MAX_PIXELS", 0)
-        reference = engine.run(x, paths)
-    assert (out - reference).abs().max().item() <= 1e-5 * (1.0 + reference.abs().max().item())
 
 
 def test_forced_strategy_rejects_unknown_names():

@@ -30,7 +30,6 @@ from seg_accel_ros.engine.blocks.blockpad import (
     pad_blocks,
     pad_plan,
     past_extent,
-    pixel_table,
 )
 from seg_accel_ros.engine.blocks.gather import (
     channels_last,
@@ -206,23 +205,6 @@ def _windowed(x: BlockTensor, kernel: tuple[int, int], stride: tuple[int, int],
     return BlockTensor(out_level, parts)
 
 
-def _pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
-               ) -> torch.Tensor:
-    """A 1x1 convolution of a batch of blocks; on the CPU, blocks of a few pixels go through
-    one matrix product of their pixel table (the convolution kernel is slower on them)."""
-    n, c, h, w = x.shape
-    if x.device.type != "cpu" or h * w > POINTWISE_MATMUL_MAX_PIXELS:
-        return torch.conv2d(x, weight, bias)
-    table = pixel_table(x)
-    matrix = weight.view(weight.shape[0], c).t()
-    out = torch.addmm(bias, table, matrix) if bias is not None else table @ matrix
-    return out.view(n, h, w, -1).permute(0, 3, 1, 2)
-
-
-# Largest block (pixels) whose 1x1 convolutions run as a matrix product. Measured at 720p
-# (swiftnet_lite0, 25% FULL): on blocks of 8x8 and smaller the product is faster, at one
-# thread (CPU time) and at two (wall time); from 16x16 on the convolution is as fast or faster.
-POINTWISE_MATMUL_MAX_PIXELS = 64
 RING_MIN_BLOCK = 32  # below, halo strips are most of the block: gather the padded batch
 COPY_COST = 8.0  # multiply-adds a copied pixel (per channel) is worth, roughly
 STRATEGIES = ("gather", "ring", "canvas")
@@ -266,7 +248,9 @@ def _conv2d(func: Callable, args: tuple, kwargs: dict) -> Any:
     stride, dilation, groups = pair(a["stride"]), pair(a["dilation"]), a["groups"]
     padding = _conv_padding(a["padding"], kernel, dilation)
     if kernel == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1:
-        return BlockTensor(x.level, {p: _pointwise(t, weight, bias) for p, t in x.parts.items()})
+        # No halo. PyTorch's own kernel beats a matrix product of the pixel table (addmm):
+        # oneDNN picks it for batches of 16 and more or with two threads (docs/benchmarks.md).
+        return BlockTensor(x.level, {p: torch.conv2d(t, weight, bias) for p, t in x.parts.items()})
     # Depthwise convolutions and those of a few input channels (the stem) are memory-bound:
     # for them a padded copy of the batch costs about as much as the convolution itself.
     cin, cout = int(weight.shape[1]) * groups, int(weight.shape[0])
