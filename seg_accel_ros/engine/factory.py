@@ -15,6 +15,7 @@ from seg_accel_ros.engine.dense import DenseEngine
 from seg_accel_ros.engine.learned_policy import LinearBlockScorer, trained_scorer
 from seg_accel_ros.engine.result import FrameResult
 from seg_accel_ros.models.folding import fold_batchnorm
+from seg_accel_ros.models.pointwise import use_onednn_pointwise
 from seg_accel_ros.models.registry import LoadedModel, create_model
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,8 @@ class Engine(Protocol):
 def inference_model(name: str, weights: str | Path | None = None,
                     device: str | torch.device = "cpu") -> LoadedModel:
     """:func:`create_model` with BatchNorm folded into the convolutions where it can be
-    (checked on an example input; the network is left as it is when folding fails)."""
+    (checked on an example input; the network is left as it is when folding fails) and its
+    1x1 convolutions run through oneDNN (:mod:`~seg_accel_ros.models.pointwise`)."""
     model = create_model(name, weights, device)
     h, w = FOLD_EXAMPLE_SIZE
     example = model.spec.preprocessing.to_tensor(
@@ -71,7 +73,8 @@ def inference_model(name: str, weights: str | Path | None = None,
         module, folded = fold_batchnorm(model.module, example)
     except Exception as exc:  # a network that cannot run on the example: keep it unfolded
         log.warning("BatchNorm folding skipped for %s: %s", name, exc)
-        return model
+        module, folded = model.module, 0
+    use_onednn_pointwise(module)
     return replace(model, module=module) if folded else model
 
 

@@ -40,6 +40,7 @@ from seg_accel_ros.engine.blocks.gather import (
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, Level
 from seg_accel_ros.engine.blocks.ops.common import NotLocal, bind, block_op, out_extent, pair
 from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed, register, with_reused
+from seg_accel_ros.models.pointwise import pointwise_conv2d
 
 
 def _ring(b: int, k: int, s: int, p: int, d: int) -> tuple[int, int, int]:
@@ -248,9 +249,9 @@ def _conv2d(func: Callable, args: tuple, kwargs: dict) -> Any:
     stride, dilation, groups = pair(a["stride"]), pair(a["dilation"]), a["groups"]
     padding = _conv_padding(a["padding"], kernel, dilation)
     if kernel == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1:
-        # No halo. PyTorch's own kernel beats a matrix product of the pixel table (addmm):
-        # oneDNN picks it for batches of 16 and more or with two threads (docs/benchmarks.md).
-        return BlockTensor(x.level, {p: torch.conv2d(t, weight, bias) for p, t in x.parts.items()})
+        # No halo; oneDNN's kernel beats a matrix product of the pixel table (addmm).
+        return BlockTensor(x.level, {p: pointwise_conv2d(t, weight, bias)
+                                     for p, t in x.parts.items()})
     # Depthwise convolutions and those of a few input channels (the stem) are memory-bound:
     # for them a padded copy of the batch costs about as much as the convolution itself.
     cin, cout = int(weight.shape[1]) * groups, int(weight.shape[0])
