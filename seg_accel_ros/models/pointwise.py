@@ -58,10 +58,15 @@ def is_pointwise(conv: nn.Module) -> bool:
 
 def use_onednn_pointwise(module: nn.Module) -> int:
     """Replace, in place, every plain 1x1 ``nn.Conv2d`` of ``module`` by a
-    :class:`PointwiseConv2d` sharing its parameters; returns how many were replaced."""
-    targets = [(name, m) for name, m in module.named_modules() if is_pointwise(m)]
+    :class:`PointwiseConv2d` sharing its parameters; returns how many were replaced. A layer
+    registered under several names stays one layer."""
+    replaced: dict[nn.Module, PointwiseConv2d] = {}
+    targets = [(name, m) for name, m in module.named_modules(remove_duplicate=False)
+               if is_pointwise(m)]
     for name, conv in targets:
         parent_name, _, child = name.rpartition(".")
         parent = module.get_submodule(parent_name) if parent_name else module
-        setattr(parent, child, PointwiseConv2d.from_conv(conv))
-    return len(targets)
+        if conv not in replaced:
+            replaced[conv] = PointwiseConv2d.from_conv(conv)
+        setattr(parent, child, replaced[conv])
+    return len(replaced)

@@ -90,6 +90,13 @@ def test_only_plain_one_by_one_convolutions_are_replaced_and_share_parameters(on
         _close(net(x), before)
 
 
+def test_a_layer_used_twice_stays_one_layer():
+    net = nn.Sequential(nn.Conv2d(4, 4, 1), nn.ReLU())
+    net.append(net[0])
+    assert use_onednn_pointwise(net) == 1
+    assert isinstance(net[0], PointwiseConv2d) and net[2] is net[0]
+
+
 def test_the_block_engine_runs_a_converted_network_exactly(one_thread):
     model = create_model("swiftnet_lite0")
     net = model.module
