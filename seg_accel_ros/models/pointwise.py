@@ -3,8 +3,9 @@
 With one thread and a batch below 16, PyTorch runs a 1x1 convolution on the CPU as a plain
 matrix product (its comment: faster single-threaded). On AVX-512 machines whose BLAS takes a
 narrower code path (the project's AMD Zen 5 host) oneDNN is 2.2-2.5x faster on these layers:
-the default network's dense forward pass at 720p took 366 -> 261 ms of CPU time at one thread.
-With more threads or larger batches PyTorch already uses oneDNN, and nothing changes.
+the default network's dense frame at 720p went from 382 to 281-299 ms of CPU time at one thread
+(``seg_accel_bench --suite blocks --threads 1 --cpu-time``, README). With more threads or larger
+batches PyTorch already uses oneDNN, and nothing changes.
 """
 
 from __future__ import annotations
