@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import rclpy
+from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.srv import (
@@ -85,6 +86,28 @@ def start_publisher(env: dict[str, str], log: Path, *extra: str) -> ManagedProce
 
 
 QUERY_RESEND_S = 5.0  # a read-only query unanswered this long is sent again
+ANSWER_WAIT_S = 10.0  # a transition unanswered this long is looked up with get_state
+
+# The primary state each lifecycle transition leads to when it succeeds.
+TRANSITION_GOALS = {
+    Transition.TRANSITION_CONFIGURE: "inactive",
+    Transition.TRANSITION_CLEANUP: "unconfigured",
+    Transition.TRANSITION_ACTIVATE: "active",
+    Transition.TRANSITION_DEACTIVATE: "inactive",
+    Transition.TRANSITION_UNCONFIGURED_SHUTDOWN: "finalized",
+    Transition.TRANSITION_INACTIVE_SHUTDOWN: "finalized",
+    Transition.TRANSITION_ACTIVE_SHUTDOWN: "finalized",
+}
+
+
+def _wait(future, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``future``; True when it is done."""
+    deadline = time.monotonic() + max(seconds, 0.0)
+    while not future.done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 class Probe:
@@ -136,9 +159,34 @@ class Probe:
         return future.result()
 
     def change_state(self, node: str, transition_id: int, timeout: float = 120.0) -> bool:
+        """Make a lifecycle transition; True when it succeeded.
+
+        A transition must not be sent twice, so a lost answer (see :meth:`call`) is made rare
+        and then survivable: the ``change_state`` client exists and one ``get_state`` round trip
+        has been made before the request goes out, and when no answer comes, the node's state
+        tells the outcome (its single-threaded executor answers ``get_state`` only once the
+        transition is over).
+        """
+        name = f"/{node}/change_state"
+        client = self._client(ChangeState, name)
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {name} not available")
+        start = self.get_state(node)
         req = ChangeState.Request()
         req.transition.id = transition_id
-        return self.call(ChangeState, f"/{node}/change_state", req, timeout).success
+        future = client.call_async(req)
+        deadline = time.monotonic() + timeout
+        state = start
+        while not future.done():
+            if not _wait(future, min(ANSWER_WAIT_S, deadline - time.monotonic())):
+                state = self.get_state(node)
+                if state != start:
+                    client.remove_pending_request(future)
+                    return state == TRANSITION_GOALS[transition_id]
+                if time.monotonic() > deadline:
+                    client.remove_pending_request(future)
+                    return False  # back in its start state: the transition failed
+        return future.result().success
 
     def get_state(self, node: str) -> str:
         return self.call(GetState, f"/{node}/get_state", GetState.Request(),
@@ -190,6 +238,7 @@ class LifecycleDriver:
         self.client = probe.node.create_client(ChangeState, f"/{node}/change_state")
         if not self.client.wait_for_service(timeout_sec=timeout):
             raise TimeoutError(f"/{node}/change_state not available")
+        probe.get_state(node)  # a round trip first: see Probe.change_state
 
     def change(self, transition_id: int) -> bool:
         req = ChangeState.Request()
