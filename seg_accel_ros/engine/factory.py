@@ -14,6 +14,7 @@ from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.engine.dense import DenseEngine
 from seg_accel_ros.engine.learned_policy import LinearBlockScorer, trained_scorer
 from seg_accel_ros.engine.result import FrameResult
+from seg_accel_ros.models.clamped_conv import fuse_activations
 from seg_accel_ros.models.folding import fold_batchnorm
 from seg_accel_ros.models.pointwise import use_onednn_pointwise
 from seg_accel_ros.models.registry import LoadedModel, create_model
@@ -62,20 +63,23 @@ class Engine(Protocol):
 
 def inference_model(name: str, weights: str | Path | None = None,
                     device: str | torch.device = "cpu") -> LoadedModel:
-    """:func:`create_model` with BatchNorm folded into the convolutions where it can be
-    (checked on an example input; the network is left as it is when folding fails) and its
-    1x1 convolutions run through oneDNN (:mod:`~seg_accel_ros.models.pointwise`)."""
+    """:func:`create_model` with BatchNorm folded into the convolutions and ReLU / ReLU6 into
+    their kernels where they can be (checked on an example input; the network is left as it is
+    when that fails) and its 1x1 convolutions run through oneDNN
+    (:mod:`~seg_accel_ros.models.pointwise`)."""
     model = create_model(name, weights, device)
     h, w = FOLD_EXAMPLE_SIZE
     example = model.spec.preprocessing.to_tensor(
         np.random.default_rng(0).integers(0, 256, (h, w, 3), np.uint8), model.device)
+    module, folded, fused = model.module, 0, 0
     try:
-        module, folded = fold_batchnorm(model.module, example)
-    except Exception as exc:  # a network that cannot run on the example: keep it unfolded
-        log.warning("BatchNorm folding skipped for %s: %s", name, exc)
-        module, folded = model.module, 0
+        module, folded = fold_batchnorm(module, example)
+        module, fused = fuse_activations(module, example)
+    except Exception as exc:  # a network that cannot run on the example: keep what worked
+        log.warning("inference rewrites of %s stopped (BatchNorm folding %s): %s", name,
+                    "done" if folded else "skipped", exc)
     use_onednn_pointwise(module)
-    return replace(model, module=module) if folded else model
+    return replace(model, module=module) if folded or fused else model
 
 
 def block_scorer(config: EngineConfig, model: LoadedModel) -> LinearBlockScorer | None:

@@ -44,13 +44,26 @@ def conv_bn_pairs(module: nn.Module, example: torch.Tensor) -> list[tuple[str, s
             hooks.append(m.register_forward_hook(after_conv))
         elif type(m) is nn.BatchNorm2d and m.track_running_stats:
             hooks.append(m.register_forward_hook(after_bn))
+    run_with_hooks(module, example, hooks)
+    return [(names[c], names[b]) for c, b in found if calls[c] == 1 and calls[b] == 1]
+
+
+def run_with_hooks(module: nn.Module, example: torch.Tensor, hooks: list) -> None:
+    """Run ``module`` once on ``example`` (no gradients), then remove ``hooks``."""
     try:
         with torch.inference_mode():
             module(example)
     finally:
         for h in hooks:
             h.remove()
-    return [(names[c], names[b]) for c, b in found if calls[c] == 1 and calls[b] == 1]
+
+
+def agrees(rewritten: nn.Module, module: nn.Module, example: torch.Tensor) -> bool:
+    """Whether a rewritten copy gives ``module``'s output on ``example`` (within
+    :data:`TOLERANCE` of the largest value)."""
+    with torch.inference_mode():
+        ref, out = module(example), rewritten(example)
+    return torch.allclose(out, ref, rtol=0.0, atol=TOLERANCE * max(1.0, float(ref.abs().max())))
 
 
 def _fold_pair(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
@@ -63,7 +76,8 @@ def _fold_pair(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
         conv.bias = nn.Parameter((bias - bn.running_mean) * factor + shift)
 
 
-def _replace(module: nn.Module, name: str, new: nn.Module) -> None:
+def replace_submodule(module: nn.Module, name: str, new: nn.Module) -> None:
+    """Put ``new`` where ``module.get_submodule(name)`` is."""
     parent_name, _, child = name.rpartition(".")
     setattr(module.get_submodule(parent_name) if parent_name else module, child, new)
 
@@ -79,9 +93,5 @@ def fold_batchnorm(module: nn.Module, example: torch.Tensor) -> tuple[nn.Module,
     folded = copy.deepcopy(module)
     for conv_name, bn_name in pairs:
         _fold_pair(folded.get_submodule(conv_name), folded.get_submodule(bn_name))
-        _replace(folded, bn_name, nn.Identity())
-    with torch.inference_mode():
-        ref, out = module(example), folded(example)
-    if not torch.allclose(out, ref, rtol=0.0, atol=TOLERANCE * max(1.0, float(ref.abs().max()))):
-        return module, 0
-    return folded, len(pairs)
+        replace_submodule(folded, bn_name, nn.Identity())
+    return (folded, len(pairs)) if agrees(folded, module, example) else (module, 0)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from seg_accel_ros.models.folding import replace_submodule
+
 # PyTorch uses oneDNN for unstrided 1x1 convolutions of batches this large at any thread count.
 ONEDNN_MIN_BATCH = 16
 
@@ -65,9 +67,7 @@ def use_onednn_pointwise(module: nn.Module) -> int:
     targets = [(name, m) for name, m in module.named_modules(remove_duplicate=False)
                if is_pointwise(m)]
     for name, conv in targets:
-        parent_name, _, child = name.rpartition(".")
-        parent = module.get_submodule(parent_name) if parent_name else module
         if conv not in replaced:
             replaced[conv] = PointwiseConv2d.from_conv(conv)
-        setattr(parent, child, replaced[conv])
+        replace_submodule(module, name, replaced[conv])
     return len(replaced)

@@ -40,6 +40,7 @@ from seg_accel_ros.engine.blocks.gather import (
 from seg_accel_ros.engine.blocks.layout import FULL, LOW, Level
 from seg_accel_ros.engine.blocks.ops.common import NotLocal, bind, block_op, out_extent, pair
 from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed, register, with_reused
+from seg_accel_ros.models.clamped_conv import Clamp, conv2d_clamped
 from seg_accel_ros.models.pointwise import pointwise_conv2d
 
 
@@ -242,23 +243,40 @@ def _conv_padding(padding: Any, kernel: tuple[int, int], dilation: tuple[int, in
 def _conv2d(func: Callable, args: tuple, kwargs: dict) -> Any:
     a = bind(args, kwargs, ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
               {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1})
+    return _conv_blocks(a, None)
+
+
+@register(conv2d_clamped)
+@block_op
+def _conv2d_clamped(func: Callable, args: tuple, kwargs: dict) -> Any:
+    a = bind(args, kwargs, ("input", "weight", "bias", "stride", "padding", "dilation", "groups",
+                             "clamp"), {})
+    return _conv_blocks(a, a["clamp"])
+
+
+def _conv_blocks(a: dict[str, Any], clamp: Clamp | None) -> BlockTensor:
+    """A convolution's bound arguments run block-wise; ``clamp``: its fused activation."""
     x, weight, bias = a["input"], a["weight"], a["bias"]
     if not isinstance(x, BlockTensor) or isinstance(weight, BlockTensor) or x.dim() != 4:
         raise NotLocal
     kernel = (int(weight.shape[-2]), int(weight.shape[-1]))
     stride, dilation, groups = pair(a["stride"]), pair(a["dilation"]), a["groups"]
     padding = _conv_padding(a["padding"], kernel, dilation)
+
+    def conv(t: torch.Tensor, pad: tuple[int, int]) -> torch.Tensor:
+        if clamp is not None:
+            return conv2d_clamped(t, weight, bias, stride, pad, dilation, groups, clamp)
+        return torch.conv2d(t, weight, bias, stride, pad, dilation, groups)
+
     if kernel == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1:
         # No halo; oneDNN's kernel beats a matrix product of the pixel table (addmm).
-        return BlockTensor(x.level, {p: pointwise_conv2d(t, weight, bias)
-                                     for p, t in x.parts.items()})
+        plain = conv if clamp is not None else (lambda t, _: pointwise_conv2d(t, weight, bias))
+        return BlockTensor(x.level, {p: plain(t, padding) for p, t in x.parts.items()})
     # Depthwise convolutions and those of a few input channels (the stem) are memory-bound:
     # for them a padded copy of the batch costs about as much as the convolution itself.
     cin, cout = int(weight.shape[1]) * groups, int(weight.shape[0])
-    return _windowed(x, kernel, stride, padding, dilation,
-                     lambda t: torch.conv2d(t, weight, bias, stride, 0, dilation, groups),
-                     native=lambda t: torch.conv2d(t, weight, bias, stride, padding, dilation,
-                                                   groups),
+    return _windowed(x, kernel, stride, padding, dilation, lambda t: conv(t, (0, 0)),
+                     native=lambda t: conv(t, padding),
                      work=kernel[0] * kernel[1] * cout / groups,
                      ring_ok=groups == cin or cin <= 4)
 
