@@ -41,6 +41,27 @@ def keep_large_buffers_in_heap() -> bool:
     return mallopt(_M_ARENA_MAX, 1) == 1 and ok
 
 
+ONEDNN_CACHE = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
+ONEDNN_CACHE_CAPACITY = 16384
+
+
+def keep_onednn_primitives(env: dict[str, str] | None = None) -> str:
+    """Let oneDNN keep 16384 compiled convolution kernels instead of 1024, unless ``env``
+    says else.
+
+    oneDNN compiles a kernel (a primitive) per convolution shape, and a block-wise frame has
+    its own shapes: about 300 per 720p frame, of which about 90 are new whenever the number of
+    FULL or LOW blocks changes, as it does from frame to frame in temporal mode. Past the
+    default 1024 the cache evicts kernels that are needed again, every frame recompiles some
+    and even dense frames slowed down: timing every FULL share in one process
+    (``seg_accel_bench --suite blocks``) measured dense at 699-755 ms instead of 402-406 ms,
+    and the temporal engine on the highway clip ran 5-8% slower. Must run before the first
+    convolution. Returns the capacity in effect.
+    """
+    env = os.environ if env is None else env
+    return env.setdefault(ONEDNN_CACHE, str(ONEDNN_CACHE_CAPACITY))
+
+
 def prefer_asynchronous_publication(env: dict[str, str] | None = None) -> str:
     """Let Fast DDS send this process's messages from its own thread, unless ``env`` says else.
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import sys
 
-from seg_accel_ros.runtime import keep_large_buffers_in_heap, prefer_asynchronous_publication
+from seg_accel_ros.runtime import (
+    keep_large_buffers_in_heap,
+    keep_onednn_primitives,
+    prefer_asynchronous_publication,
+)
 
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``seg_accel_node``."""
     keep_large_buffers_in_heap()
+    keep_onednn_primitives()
     prefer_asynchronous_publication()
     from seg_accel_ros.ros.node import main as run_node  # torch and rclpy start threads
 

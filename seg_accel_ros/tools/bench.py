@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from seg_accel_ros.runtime import keep_large_buffers_in_heap
+from seg_accel_ros.runtime import keep_large_buffers_in_heap, keep_onednn_primitives
 
 SUITES = ("node", "blocks", "temporal", "soak")
 
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     # Before torch starts threads, as in the node's process (seg_accel_ros.ros.process).
     if "--default-allocator" not in (sys.argv[1:] if argv is None else argv):
         keep_large_buffers_in_heap()
+    keep_onednn_primitives()
     from seg_accel_ros.engine.blocks.timing import STAGES
     from seg_accel_ros.engine.config import ENGINE_MODES
     from seg_accel_ros.tools.reporting import format_table, write_json

@@ -7,12 +7,13 @@ made before the tool is imported; its speed figures then match the node's.
 
 from __future__ import annotations
 
-from seg_accel_ros.runtime import keep_large_buffers_in_heap
+from seg_accel_ros.runtime import keep_large_buffers_in_heap, keep_onednn_primitives
 
 
 def seg_accel_eval() -> int:
     """``seg_accel_eval``: :func:`seg_accel_ros.tools.eval.main` under the node's settings."""
     keep_large_buffers_in_heap()
+    keep_onednn_primitives()
     from seg_accel_ros.tools.eval import main
 
     return main()
