@@ -262,16 +262,17 @@ def _conv_blocks(a: dict[str, Any], clamp: Clamp | None) -> BlockTensor:
     kernel = (int(weight.shape[-2]), int(weight.shape[-1]))
     stride, dilation, groups = pair(a["stride"]), pair(a["dilation"]), a["groups"]
     padding = _conv_padding(a["padding"], kernel, dilation)
+    pointwise = kernel == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1
 
     def conv(t: torch.Tensor, pad: tuple[int, int]) -> torch.Tensor:
         if clamp is not None:
             return conv2d_clamped(t, weight, bias, stride, pad, dilation, groups, clamp)
+        if pointwise:  # oneDNN's kernel beats a matrix product of the pixel table (addmm)
+            return pointwise_conv2d(t, weight, bias)
         return torch.conv2d(t, weight, bias, stride, pad, dilation, groups)
 
-    if kernel == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1:
-        # No halo; oneDNN's kernel beats a matrix product of the pixel table (addmm).
-        plain = conv if clamp is not None else (lambda t, _: pointwise_conv2d(t, weight, bias))
-        return BlockTensor(x.level, {p: plain(t, padding) for p, t in x.parts.items()})
+    if pointwise:  # no halo
+        return BlockTensor(x.level, {p: conv(t, padding) for p, t in x.parts.items()})
     # Depthwise convolutions and those of a few input channels (the stem) are memory-bound:
     # for them a padded copy of the batch costs about as much as the convolution itself.
     cin, cout = int(weight.shape[1]) * groups, int(weight.shape[0])
