@@ -7,7 +7,8 @@ import time
 import numpy as np
 import torch
 
-from seg_accel_ros.engine.result import BlockPath, FrameResult, pixel_maps
+from seg_accel_ros.engine.result import BlockPath, FrameResult, PixelReduction
+from seg_accel_ros.engine.upsampled_labels import network_pixel_maps
 from seg_accel_ros.models.registry import LoadedModel
 
 
@@ -40,8 +41,10 @@ class DenseEngine:
     def process(self, image_rgb: np.ndarray) -> FrameResult:
         """Segment one HxWx3 uint8 RGB frame."""
         t0 = time.perf_counter()
-        logits = self.logits(image_rgb)[:, : self.model.spec.num_classes]
-        labels, *conf = (t[0] for t in pixel_maps(logits, self.confidence))
+        x = self.model.spec.preprocessing.to_tensor(image_rgb, self.model.device, self.dtype)
+        reduce = PixelReduction(self.model.spec.num_classes, self.confidence)
+        with torch.inference_mode():
+            labels, *conf = (t[0] for t in network_pixel_maps(self.model.module, x, reduce))
         if self.model.device.type == "cuda":
             torch.cuda.synchronize()
         t1 = time.perf_counter()

@@ -160,8 +160,12 @@ class CGNet(nn.Module):
             out = block(out)
         return self.bn_prelu_3(torch.cat([first, out], 1))
 
+    def coarse_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits at stride 8, before the final resize (see :class:`ModelSpec`)."""
+        return self.classifier(self.features(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.classifier(self.features(x))
+        logits = self.coarse_logits(x)
         return F.interpolate(logits, size=x.shape[2:], mode="bilinear", align_corners=False)
 
 

@@ -40,7 +40,12 @@ def plain_state_dict(obj: object) -> Mapping[str, torch.Tensor]:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything needed to build, load and use one registered network."""
+    """Everything needed to build, load and use one registered network.
+
+    A network whose output is its logits resized bilinearly (``align_corners=False``) to the
+    input size may expose them before that resize as ``coarse_logits(x)``: the dense engine
+    then finds the labels without the full-size logits.
+    """
 
     name: str
     build: Callable[[], nn.Module]

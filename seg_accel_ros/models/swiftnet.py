@@ -108,8 +108,12 @@ class SwiftNet(nn.Module):
             x = block(x, skip)
         return self.classifier(x)
 
+    def coarse_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits at stride 4, before the final resize (see :class:`ModelSpec`)."""
+        return self.decode(self.encoder(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.decode(self.encoder(x))
+        logits = self.coarse_logits(x)
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 

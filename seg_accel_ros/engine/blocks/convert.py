@@ -54,6 +54,8 @@ from seg_accel_ros.engine.blocks.reuse import (
     ReusedBlocks,
 )
 from seg_accel_ros.engine.blocks.tensor import FALLBACKS, BlockTensor, completed, with_reused
+from seg_accel_ros.engine.result import PixelReduction
+from seg_accel_ros.engine.upsampled_labels import network_pixel_maps, resized_labels
 
 PixelReduce = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
 TemporalInput = tuple[FeatureCache | None, MotionField | None]
@@ -165,6 +167,31 @@ def reused_output(reused: ReusedBlocks, frame: Frame, ext: tuple[int, int]) -> B
     return out
 
 
+def _half_image(x: torch.Tensor) -> torch.Tensor:
+    """The 2x2 average of an image (an odd last row / column padded with zeros), the LOW
+    path's input."""
+    h, w = int(x.shape[2]), int(x.shape[3])
+    return downsample_avg2(F.pad(x, (0, w % 2, 0, h % 2)) if h % 2 or w % 2 else x)
+
+
+def _half_size(size: tuple[int, int]) -> tuple[int, int]:
+    return (-(-size[0] // 2), -(-size[1] // 2))
+
+
+def _even(size: tuple[int, int]) -> tuple[int, int]:
+    return (size[0] + size[0] % 2, size[1] + size[1] % 2)
+
+
+def _low_output(v: Any, size: tuple[int, int]) -> Any:
+    """A map the network computed on the half image, upsampled 2x; a map of the half
+    image's size is cropped back to ``size``."""
+    if not (isinstance(v, torch.Tensor) and v.dim() == 4):
+        return v
+    half = tuple(v.shape[2:]) == _half_size(size)
+    v = F.interpolate(v, scale_factor=2, mode="bilinear", align_corners=False)
+    return v[:, :, :size[0], :size[1]] if half else v
+
+
 def _to_dense_tree(obj: Any, crop: bool) -> Any:
     if isinstance(obj, (list, tuple)):
         return type(obj)(_to_dense_tree(o, crop) for o in obj)
@@ -228,6 +255,10 @@ class BlockwiseModel:
         reduced maps included: ``reduce`` must then be the same for every frame of the stream
         (REUSE pixels take the maps earlier frames reduced to)."""
         with self._temporal(x, paths, temporal) as frame:
+            single = self._single_path(frame)
+            if single is not None and isinstance(reduce, PixelReduction):
+                self.last_fallbacks = Counter()
+                return tuple(m[0] for m in self._dense_maps(x, single, reduce))
             out = self._forward(x, frame)
             if isinstance(out, BlockTensor):
                 return reduce_output(out, reduce, self.fusion)
@@ -258,9 +289,10 @@ class BlockwiseModel:
         reuse = frame.reuse
         if reuse is not None and not frame.present:  # all REUSE: nothing runs
             return reused_output(reuse.replay(), frame, reuse.ops[-1].key[1])
-        if self.dense_single_path and reuse is None and len(frame.present) == 1:
+        single = self._single_path(frame)
+        if single is not None:
             self.last_fallbacks = Counter()
-            return self._dense(x, frame.present[0])
+            return self._dense(x, single)
         if self.dense_keyframes and reuse is not None and frame.present == (FULL,) \
                 and not frame.reused:
             self.last_fallbacks = Counter()
@@ -288,21 +320,35 @@ class BlockwiseModel:
         self.last_frame = Frame(grid, paths, device, self._scratch)
         return self.last_frame
 
+    def _single_path(self, frame: Frame) -> int | None:
+        """The path of a frame that runs as the plain network (``dense_single_path``)."""
+        if self.dense_single_path and frame.reuse is None and len(frame.present) == 1:
+            return frame.present[0]
+        return None
+
+    def _dense_maps(self, x: torch.Tensor, path: int, reduce: PixelReduction
+                    ) -> tuple[torch.Tensor, ...]:
+        """``reduce`` of :meth:`_dense`'s output, ``1 x H x W`` maps; labels alone without
+        the full-size logits (:mod:`~seg_accel_ros.engine.upsampled_labels`)."""
+        if path == FULL:
+            return network_pixel_maps(self.module, x, reduce)
+        size = (int(x.shape[2]), int(x.shape[3]))
+        out = self.module(_half_image(x))
+        if not (isinstance(out, torch.Tensor) and out.dim() == 4):
+            raise TypeError(f"per_pixel needs a module returning one 4-D map, got {type(out)}")
+        if not reduce.confidence and x.device.type == "cpu" \
+                and tuple(out.shape[2:]) == _half_size(size):
+            labels = resized_labels(reduce.classes_of(out).float(), _even(size))
+            assert labels is not None  # twice the size is an integer multiple
+            return (labels[:, :size[0], :size[1]],)
+        return reduce(_low_output(out, size))
+
     def _dense(self, x: torch.Tensor, path: int) -> Any:
         """The plain network on the image (FULL) or its 2x2 average (LOW, output upsampled)."""
         if path == FULL:
             return self.module(x)
-        h, w = int(x.shape[2]), int(x.shape[3])
-        low = downsample_avg2(F.pad(x, (0, w % 2, 0, h % 2)) if h % 2 or w % 2 else x)
-        low_hw = tuple(low.shape[2:])
-
-        def up(v: Any) -> Any:
-            if not (isinstance(v, torch.Tensor) and v.dim() == 4):
-                return v
-            v = F.interpolate(v, scale_factor=2, mode="bilinear", align_corners=False)
-            return v[:, :, :h, :w] if tuple(v.shape[2:]) == (2 * low_hw[0], 2 * low_hw[1]) else v
-
-        return ops.tree_map(self.module(low), up)
+        size = (int(x.shape[2]), int(x.shape[3]))
+        return ops.tree_map(self.module(_half_image(x)), lambda v: _low_output(v, size))
 
     @contextmanager
     def _global_hooks(self) -> Iterator[None]:

@@ -13,7 +13,7 @@ from torch import nn
 
 from seg_accel_ros.engine.blocks import BlockEngine, BlockGrid
 from seg_accel_ros.engine.blocks.ops import forced_strategy
-from seg_accel_ros.engine.result import BlockPath
+from seg_accel_ros.engine.result import BlockPath, pixel_labels
 from seg_accel_ros.models.registry import create_model
 
 TOL = 1e-4
@@ -61,6 +61,22 @@ def test_single_path_frames_run_as_the_plain_network(path, make_net, make_image)
         a, b = shortcut.run(x, paths), machinery.run(x, paths)
     assert a.shape == b.shape
     assert (a - b)[:, :, 2:-2, 2:-2].abs().max().item() <= TOL
+
+
+@pytest.mark.parametrize("path", [BlockPath.FULL, BlockPath.LOW])
+@pytest.mark.parametrize("size", [(192, 256), (181, 243)])
+@pytest.mark.parametrize("name", ["swiftnet_lite0", "cgnet"])
+def test_single_path_labels_are_those_of_the_plain_networks_output(name, size, path):
+    """Labels alone come from the logits before the last upsampling (a shortcut); they are
+    the labels of the upsampled logits."""
+    model = create_model(name)
+    engine = BlockEngine(model)
+    image = np.random.default_rng(5).integers(0, 255, (*size, 3), dtype=np.uint8)
+    paths = engine.grid(*size).uniform(path)
+    x = model.spec.preprocessing.to_tensor(image, model.device)
+    with torch.inference_mode():
+        expected = pixel_labels(engine.run(x, paths)[:, :model.spec.num_classes])[0]
+    assert np.array_equal(engine.process(image, paths).labels, expected.numpy())
 
 
 def test_process_returns_a_frame_result():

@@ -144,14 +144,3 @@ def test_labels_alone_read_only_the_class_channels():
     (_, (labels,)), = upsampled_maps(x, LOW, 2, PixelReduction(classes=3))
     assert torch.equal(labels, expected)
     assert int(labels.max()) <= 2
-
-
-@pytest.mark.parametrize("f", [2, 3, 4])
-def test_upsampled_labels_match_interpolation_at_any_factor(f):
-    g = torch.Generator().manual_seed(f)
-    coarse = torch.randn(3, 4, 5, 5, generator=g)
-    padded = F.interpolate(coarse, size=(18, 18), mode="nearest").contiguous(
-        memory_format=torch.channels_last)
-    up = F.interpolate(padded, scale_factor=f, mode="bilinear", align_corners=False)
-    expected = pixel_labels(up[:, :, f:f + 16 * f, f:f + 16 * f])
-    assert torch.equal(resample._upsampled_labels(padded, 16, f), expected)

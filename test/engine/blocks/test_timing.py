@@ -54,6 +54,6 @@ def test_op_times_put_the_convolutions_of_both_engines_on_the_same_frame() -> No
     for ops in times.values():
         assert any("conv" in op for op in ops)
         assert all(ms >= 0 for ms in ops.values())
-    # forced through the block code, the all-FULL frame gathers halos; dense never does
-    assert "aten::index_select" in times["blocks"]
-    assert "aten::index_select" not in times["dense"]
+    # forced through the block code, the all-FULL frame writes halos; dense never does
+    assert "aten::index_copy_" in times["blocks"]
+    assert "aten::index_copy_" not in times["dense"]

@@ -5,7 +5,6 @@ convolutions (``kernel == stride``: block-local)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,8 @@ from seg_accel_ros.engine.blocks.layout import FULL, LOW, Level
 from seg_accel_ros.engine.blocks.ops.common import NotLocal, bind, block_op, pair
 from seg_accel_ros.engine.blocks.ops.windowed import RING_MIN_BLOCK, gather_strip
 from seg_accel_ros.engine.blocks.tensor import BlockTensor, completed, register
-from seg_accel_ros.engine.result import PixelReduction, pixel_labels
+from seg_accel_ros.engine.result import PixelReduction
+from seg_accel_ros.engine.upsampled_labels import upsampled_labels
 
 
 def integer_factor(level: Level, size: Any, scale_factor: Any) -> int:
@@ -65,62 +65,19 @@ def upsampled_maps(x: BlockTensor, path: int, f: int,
     The same values as ``reduce(upsample_path(x, path, f, "bilinear"))``, but the ``f * f``
     times larger map never exists whole: written out and read back it cost the LOW blocks'
     output ~30% more at 720p (45 blocks of 11-class logits, 32 MB). Labels alone
-    (a :class:`PixelReduction` without confidence) come from :func:`_upsampled_labels`.
+    (a :class:`PixelReduction` without confidence) come from
+    :func:`~seg_accel_ros.engine.upsampled_labels.upsampled_labels`.
     """
     b = x.level.block(path)
     padded = pad_blocks(x, path, 1, 1, mode="replicate", scratch=False)
     if isinstance(reduce, PixelReduction) and not reduce.confidence:
-        yield slice(None), (_upsampled_labels(reduce.classes_of(padded), b, f),)
+        yield slice(None), (upsampled_labels(reduce.classes_of(padded), f),)
         return
     k = max(1, UPSAMPLE_CHUNK_PIXELS // ((b + 2) * f) ** 2)
     for i in range(0, padded.shape[0], k):
         up = F.interpolate(padded[i:i + k], scale_factor=f, mode="bilinear",
                            align_corners=False)
         yield slice(i, i + k), reduce(up[:, :, f:f + b * f, f:f + b * f])
-
-
-def _upsampled_labels(padded: torch.Tensor, b: int, f: int) -> torch.Tensor:
-    """Argmax labels of ``n x C x (b + 2) x (b + 2)`` blocks (a 1-pixel halo around each)
-    bilinearly upsampled ``f`` times, without the halo: ``n x bf x bf``.
-
-    Each output is a convex combination of the 3 x 3 input pixels around the one it lies in,
-    and rounding is monotone: where those nine share their argmax, the output has it too. Only
-    the outputs at class borders (7-9% on a 720p street frame) are interpolated, from
-    gathered 3 x 3 patches.
-    """
-    n, c = padded.shape[:2]
-    low = pixel_labels(padded)
-    mid = low[:, :, 1:-1]
-    rows_agree = (low[:, :, :-2] == mid) & (low[:, :, 2:] == mid)  # with left and right
-    centre = mid[:, 1:-1]
-    cols_agree = (mid[:, :-2] == centre) & (mid[:, 2:] == centre)  # with above and below
-    mixed = ~(rows_agree[:, :-2] & rows_agree[:, 1:-1] & rows_agree[:, 2:] & cols_agree)
-    out = low[:, 1:b + 1, None, 1:b + 1, None].expand(n, b, f, b, f).contiguous()
-    blocks, ys, xs = mixed.nonzero(as_tuple=True)
-    if blocks.numel():
-        h, w = padded.shape[2:]
-        table = pixel_table(padded)
-        steps = torch.arange(3, device=padded.device)
-        window = (steps[:, None] * w + steps).view(-1)
-        rows = (((blocks * h + ys) * w + xs)[:, None] + window).view(-1)
-        patches = torch.index_select(table, 0, rows).view(-1, 3, 3, c)
-        taps = _bilinear_taps(f).to(patches)
-        values = torch.einsum("ay,bx,myxc->mabc", taps, taps, patches).reshape(-1, c)
-        labels = pixel_labels(values.t()[None, :, :, None]).view(-1, f, f)
-        out[blocks, ys, :, xs, :] = labels
-    return out.view(n, b * f, b * f)
-
-
-def _bilinear_taps(f: int) -> torch.Tensor:
-    """``f x 3``: weights of input pixels ``i - 1, i, i + 1`` in output ``f * i + a`` of an
-    ``f``-times bilinear upsampling (``align_corners=False``)."""
-    taps = torch.zeros(f, 3, dtype=torch.float64)
-    for a in range(f):
-        src = (a + 0.5) / f - 0.5
-        first = math.floor(src)
-        taps[a, first + 1] = 1 - (src - first)
-        taps[a, first + 2] = src - first
-    return taps
 
 
 def _upsample_ring(x: BlockTensor, path: int, f: int) -> torch.Tensor:
