@@ -8,12 +8,14 @@ import pytest
 import torch
 from scenes import scene
 
+from seg_accel_ros.engine.blocks import BlockEngine
 from seg_accel_ros.engine.blocks.reuse import CacheMissError, MotionField
 from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.engine.dense import DenseEngine
 from seg_accel_ros.engine.factory import build_engine
+from seg_accel_ros.engine.motion import MotionEstimator
 from seg_accel_ros.engine.result import BlockPath
-from seg_accel_ros.engine.temporal import TemporalEngine
+from seg_accel_ros.engine.temporal import TemporalEngine, moved_result
 from seg_accel_ros.engine.temporal_policy import TemporalConfig
 from seg_accel_ros.models.registry import create_model
 
@@ -118,14 +120,18 @@ def frame_engine(model, **config) -> TemporalEngine:
     return TemporalEngine(model, TemporalConfig(reuse_granularity="frame", **config))
 
 
-def test_frame_granularity_keyframes_are_the_dense_network_and_cache_only_the_output(model):
+def _maps_bytes(result) -> int:
+    return result.labels.nbytes + (0 if result.confidence is None else result.confidence.nbytes)
+
+
+def test_frame_granularity_keyframes_are_the_dense_network_and_cache_only_the_labels(model):
     engine = frame_engine(model, reuse_threshold=1.0)
     img = scene()
     key = engine.process(img)
     assert (block_paths(key) == F).all()
     np.testing.assert_array_equal(key.labels, DenseEngine(model).process(img).labels)
-    cache = engine.blocks.last_cache
-    assert cache is not None and len(cache.ops) == 1  # the output map, no feature levels
+    assert engine.blocks.last_cache is None  # no feature tables
+    assert key.cache_bytes == _maps_bytes(key)
     again = engine.process(img.copy())
     assert (block_paths(again) == R).all()
     np.testing.assert_array_equal(again.labels, key.labels)
@@ -155,15 +161,42 @@ def test_frame_granularity_alternates_reused_and_computed_frames(model):
         assert engine.cache_misses == 0
 
 
+def _dense_keyframe_engine(model, confidence: bool = False) -> BlockEngine:
+    """The block machinery as frame-granular REUSE with LOW fusion runs it."""
+    blocks = BlockEngine(model, confidence=confidence)
+    blocks.model.dense_keyframes = True
+    return blocks
+
+
 def test_a_dense_keyframe_cache_cannot_serve_a_partly_reused_frame(model):
-    engine = frame_engine(model, reuse_threshold=1.0)
+    blocks = _dense_keyframe_engine(model)
     img = scene()
-    engine.process(img)
-    paths = np.full(engine.blocks.grid(*img.shape[:2]).shape, R)
+    grid = blocks.grid(*img.shape[:2])
+    blocks.process(img, np.full(grid.shape, F), (None, None))
+    paths = np.full(grid.shape, R)
     paths[0, 0] = F
     motion = MotionField.still(*img.shape[:2])
     with pytest.raises(CacheMissError):
-        engine.blocks.process(img, paths, (engine.blocks.last_cache, motion))
+        blocks.process(img, paths, (blocks.last_cache, motion))
+
+
+def test_moved_labels_are_what_the_feature_cache_gives(model):
+    """Frame-granular REUSE moves the previous labels itself; the feature cache of a dense
+    keyframe, moved by the same motion, gives the same maps, frame after frame."""
+    wide = scene(256, 448, seed=5)
+    frames = [wide[:, 8 * i:8 * i + 384].copy() for i in range(3)]  # panning 8 px a frame
+    estimator = MotionEstimator(2)
+    blocks = _dense_keyframe_engine(model, confidence=True)
+    grid = blocks.grid(*frames[0].shape[:2])
+    previous = blocks.process(frames[0], np.full(grid.shape, F), (None, None))
+    moved = previous
+    for before, now in zip(frames[:-1], frames[1:], strict=True):
+        motion = estimator.estimate(estimator.prepare(now), estimator.prepare(before))
+        cached = blocks.process(now, np.full(grid.shape, R), (blocks.last_cache, motion))
+        moved = moved_result(moved, motion, cached.path_map)
+        np.testing.assert_array_equal(moved.labels, cached.labels)
+        np.testing.assert_array_equal(moved.confidence, cached.confidence)
+        assert not np.array_equal(moved.labels, previous.labels)  # they did move
 
 
 def test_switching_granularity_live_starts_with_a_keyframe(model):
@@ -172,8 +205,9 @@ def test_switching_granularity_live_starts_with_a_keyframe(model):
     engine.process(img)
     assert (block_paths(engine.process(img)) == R).all()
     engine.configure(reuse_granularity="frame")
-    assert (block_paths(engine.process(img)) == F).all()
-    assert len(engine.blocks.last_cache.ops) == 1
+    key = engine.process(img)
+    assert (block_paths(key) == F).all()
+    assert key.cache_bytes == _maps_bytes(key)
     assert (block_paths(engine.process(img)) == R).all()
     engine.configure(reuse_granularity="block")
     assert (block_paths(engine.process(img)) == F).all()

@@ -63,6 +63,27 @@ class MotionField:
         return MotionField(np.zeros((-(-height // 16), -(-width // 16), 2), np.float32), 16.0)
 
 
+def motion_sources(motion: MotionField, height: int, width: int, s: float,
+                   extent: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """For every pixel of a ``height x width`` map whose pixels are ``s`` input pixels wide:
+    the row and the column (``height x width`` each) of the pixel of the previous frame's map
+    the motion says it came from, the nearest one inside ``extent`` (rows, columns)."""
+    fh, fw = motion.flow.shape[:2]
+    y, x = np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64)
+    my = np.minimum(((y + 0.5) * (s / motion.scale)).astype(np.intp), fh - 1)
+    mx = np.minimum(((x + 0.5) * (s / motion.scale)).astype(np.intp), fw - 1)
+    d = motion.flow.take(my, 0).take(mx, 1)  # height x width x (dx, dy)
+    sy = d[..., 1].astype(np.float64)  # the flow is float32; positions in float64
+    sy /= s
+    sy += y[:, None]
+    sx = d[..., 0].astype(np.float64)
+    sx /= s
+    sx += x
+    np.clip(np.rint(sy, out=sy), 0, extent[0] - 1, out=sy)
+    np.clip(np.rint(sx, out=sx), 0, extent[1] - 1, out=sx)
+    return sy.astype(np.intp), sx.astype(np.intp)
+
+
 @dataclass(frozen=True)
 class OpMaps:
     """The tables one op read, in every frame that the source indexes still point into.
@@ -441,25 +462,12 @@ class ReuseContext:
             return sources
         motion = self.motion
         assert motion is not None
-        bf, (hv, wv) = level_key
+        bf, extent = level_key
         g = self.frame.grid
-        height, width = g.rows * bf, g.cols * bf
-        s = g.block_size / bf  # input pixels per level pixel
-        fh, fw = motion.flow.shape[:2]
-        y, x = np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64)
-        my = np.minimum(((y + 0.5) * (s / motion.scale)).astype(np.intp), fh - 1)
-        mx = np.minimum(((x + 0.5) * (s / motion.scale)).astype(np.intp), fw - 1)
-        d = motion.flow.take(my, 0).take(mx, 1)  # height x width x (dx, dy)
-        sy = d[..., 1].astype(np.float64)  # the flow is float32; positions in float64
-        sy /= s
-        sy += y[:, None]
-        sx = d[..., 0].astype(np.float64)
-        sx /= s
-        sx += x
-        np.clip(np.rint(sy, out=sy), 0, hv - 1, out=sy)
-        np.clip(np.rint(sx, out=sx), 0, wv - 1, out=sx)
-        sources = sy.astype(np.intp)
+        width = g.cols * bf
+        sy, sx = motion_sources(motion, g.rows * bf, width, g.block_size / bf, extent)
+        sources = sy
         sources *= width
-        sources += sx.astype(np.intp)
+        sources += sx
         self._moved[level_key] = sources
         return sources
