@@ -173,8 +173,7 @@ def moved_result(previous: FrameResult, motion: MotionField, path_map: np.ndarra
     pixel from the nearest one it came from, as the feature cache moves its pixels."""
     t0 = time.perf_counter()
     h, w = previous.labels.shape
-    sy, sx = motion_sources(motion, h, w, 1.0, (h, w))
-    sources = sy * w + sx
+    sources = motion_sources(motion, h, w, 1.0, (h, w))
     labels = previous.labels.ravel().take(sources)
     confidence = (previous.confidence.ravel().take(sources)
                   if previous.confidence is not None else None)

@@ -64,24 +64,37 @@ class MotionField:
 
 
 def motion_sources(motion: MotionField, height: int, width: int, s: float,
-                   extent: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+                   extent: tuple[int, int]) -> np.ndarray:
     """For every pixel of a ``height x width`` map whose pixels are ``s`` input pixels wide:
-    the row and the column (``height x width`` each) of the pixel of the previous frame's map
-    the motion says it came from, the nearest one inside ``extent`` (rows, columns)."""
+    the flat position (``row * width + column``) in the previous frame's map of the pixel the
+    motion says it came from, the nearest one inside ``extent`` (rows, columns)."""
     fh, fw = motion.flow.shape[:2]
     y, x = np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64)
     my = np.minimum(((y + 0.5) * (s / motion.scale)).astype(np.intp), fh - 1)
     mx = np.minimum(((x + 0.5) * (s / motion.scale)).astype(np.intp), fw - 1)
-    d = motion.flow.take(my, 0).take(mx, 1)  # height x width x (dx, dy)
-    sy = d[..., 1].astype(np.float64)  # the flow is float32; positions in float64
+    if motion.scale > s:
+        # A source row depends on the pixel's row and the flow sample's column only (a
+        # source column on its column and the sample's row): computed at that size, then
+        # expanded (2-3x faster at 720p than per pixel).
+        dy = motion.flow[:, :, 1].take(my, 0)  # height x fw
+        dx = motion.flow[:, :, 0].take(mx, 1)  # fh x width
+    else:
+        d = motion.flow.take(my, 0).take(mx, 1)  # height x width x (dx, dy)
+        dy, dx = d[..., 1], d[..., 0]
+    sy = dy.astype(np.float64)  # the flow is float32; positions in float64
     sy /= s
     sy += y[:, None]
-    sx = d[..., 0].astype(np.float64)
+    sx = dx.astype(np.float64)
     sx /= s
     sx += x
     np.clip(np.rint(sy, out=sy), 0, extent[0] - 1, out=sy)
     np.clip(np.rint(sx, out=sx), 0, extent[1] - 1, out=sx)
-    return sy.astype(np.intp), sx.astype(np.intp)
+    rows = sy.astype(np.intp)
+    rows *= width
+    if motion.scale > s:
+        return rows.take(mx, 1) + sx.astype(np.intp).take(my, 0)
+    rows += sx.astype(np.intp)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -465,9 +478,6 @@ class ReuseContext:
         bf, extent = level_key
         g = self.frame.grid
         width = g.cols * bf
-        sy, sx = motion_sources(motion, g.rows * bf, width, g.block_size / bf, extent)
-        sources = sy
-        sources *= width
-        sources += sx
+        sources = motion_sources(motion, g.rows * bf, width, g.block_size / bf, extent)
         self._moved[level_key] = sources
         return sources

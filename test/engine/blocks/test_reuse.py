@@ -16,6 +16,7 @@ from seg_accel_ros.engine.blocks.reuse import (
     CacheMissError,
     MotionField,
     ReuseContext,
+    motion_sources,
     split_by_source,
 )
 from seg_accel_ros.engine.result import BlockPath
@@ -215,4 +216,23 @@ def test_each_pixel_moves_to_the_nearest_pixel_its_flow_points_at(bf, ext):
                                               min(int((x + 0.5) * s / 4), 74)])
             sy = min(max(round(y + dy / s), 0), ext[0] - 1)  # round: ties to even, as rint
             sx = min(max(round(x + dx / s), 0), ext[1] - 1)
+            assert sources[y, x] == sy * width + sx
+
+
+@pytest.mark.parametrize("scale,s", [(4.0, 1.0), (2.0, 1.0), (3.0, 1.0), (1.0, 1.0), (4.0, 8.0)])
+def test_each_pixel_comes_from_the_nearest_pixel_the_flow_points_at(scale, s):
+    """The source rule, pixel by pixel: the flow sample the pixel's centre lies in, the
+    position it points at in this level's pixels, rounded, kept inside the extent."""
+    rng = np.random.default_rng(int(scale * 10 + s))
+    height, width, extent = 13, 17, (12, 15)
+    fh, fw = int(np.ceil(height * s / scale)), int(np.ceil(width * s / scale))
+    flow = (rng.standard_normal((fh, fw, 2)) * 6).astype(np.float32)
+    flow[::2] = np.round(flow[::2]) + np.float32(0.5)  # ties round to even
+    sources = motion_sources(MotionField(flow, scale), height, width, s, extent)
+    for y in range(height):
+        for x in range(width):
+            dx, dy = flow[min(int((y + 0.5) * s / scale), fh - 1),
+                          min(int((x + 0.5) * s / scale), fw - 1)]
+            sy = min(max(round(y + float(dy) / s), 0), extent[0] - 1)
+            sx = min(max(round(x + float(dx) / s), 0), extent[1] - 1)
             assert sources[y, x] == sy * width + sx
