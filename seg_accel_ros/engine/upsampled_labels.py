@@ -76,7 +76,10 @@ def network_pixel_maps(module: nn.Module, x: torch.Tensor, reduce: PixelReductio
     :class:`~seg_accel_ros.models.registry.ModelSpec`): 3.5x cheaper at 720p (35 -> 10 ms)."""
     coarse = getattr(module, "coarse_logits", None)
     if coarse is None or reduce.confidence or x.device.type != "cpu":
-        return reduce(module(x).float())
+        out = module(x)
+        if not (isinstance(out, torch.Tensor) and out.dim() == 4):
+            raise TypeError(f"pixel maps need a module returning one 4-D map, got {type(out)}")
+        return reduce(out.float())
     logits = reduce.classes_of(coarse(x)).float()
     size = (int(x.shape[2]), int(x.shape[3]))
     labels = resized_labels(logits, size)

@@ -134,3 +134,10 @@ def test_registered_networks_give_their_forward_labels(name):
         (expected,) = reduce(model.module(x))
         (labels,) = network_pixel_maps(model.module, x, reduce)
     assert torch.equal(labels.long(), expected)
+
+
+def test_a_network_returning_several_maps_is_refused_clearly():
+    net = nn.ModuleDict({"a": nn.Conv2d(3, 4, 1)}).eval()
+    net.forward = lambda x: (net["a"](x), net["a"](x))  # type: ignore[method-assign]
+    with torch.inference_mode(), pytest.raises(TypeError, match="one 4-D map"):
+        network_pixel_maps(net, torch.zeros(1, 3, 8, 8), PixelReduction())
