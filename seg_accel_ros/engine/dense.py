@@ -31,17 +31,18 @@ class DenseEngine:
     def reset(self) -> None:
         """Dense inference keeps no temporal state."""
 
+    def _input(self, image_rgb: np.ndarray) -> torch.Tensor:
+        return self.model.spec.preprocessing.to_tensor(image_rgb, self.model.device, self.dtype)
+
     @torch.inference_mode()
     def logits(self, image_rgb: np.ndarray) -> torch.Tensor:
         """1xCxHxW float32 logits at input resolution."""
-        x = self.model.spec.preprocessing.to_tensor(image_rgb, self.model.device, self.dtype)
-        out = self.model.module(x)
-        return out.float()
+        return self.model.module(self._input(image_rgb)).float()
 
     def process(self, image_rgb: np.ndarray) -> FrameResult:
         """Segment one HxWx3 uint8 RGB frame."""
         t0 = time.perf_counter()
-        x = self.model.spec.preprocessing.to_tensor(image_rgb, self.model.device, self.dtype)
+        x = self._input(image_rgb)
         reduce = PixelReduction(self.model.spec.num_classes, self.confidence)
         with torch.inference_mode():
             labels, *conf = (t[0] for t in network_pixel_maps(self.model.module, x, reduce))

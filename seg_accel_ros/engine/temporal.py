@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from seg_accel_ros.engine.blocks import BlockEngine
+from seg_accel_ros.engine.blocks import BlockEngine, BlockGrid
 from seg_accel_ros.engine.blocks.reuse import (
     CacheMissError,
     FeatureCache,
@@ -123,7 +123,7 @@ class TemporalEngine:
         paths = self.policy.decide(distortion, scores)
         t2 = time.perf_counter()
         if light:
-            result = self._frame_granular(image_rgb, paths, prev, motion)
+            result = self._frame_granular(image_rgb, paths, grid, prev, motion)
         else:
             result = self._block_frame(image_rgb, paths, motion, scores)
         t3 = time.perf_counter()
@@ -134,7 +134,7 @@ class TemporalEngine:
         self.policy.observe((t3 - t0) * 1e3)
         return result
 
-    def _frame_granular(self, image_rgb: np.ndarray, paths: np.ndarray,
+    def _frame_granular(self, image_rgb: np.ndarray, paths: np.ndarray, grid: BlockGrid,
                         prev: FrameResult | None, motion: MotionField | None) -> FrameResult:
         """An all-REUSE frame moves ``prev``'s maps; any other runs without a cache."""
         # Only a ranking of computed blocks reads the confidence, so it is computed only
@@ -142,7 +142,6 @@ class TemporalEngine:
         self.blocks.confidence = self.complexity.needs_confidence and (
             self.policy.effective[1] < 1.0)
         if prev is not None and motion is not None and bool((paths == BlockPath.REUSE).all()):
-            grid = self.blocks.grid(*prev.labels.shape)
             result = moved_result(prev, motion, grid.pixel_map(paths))
         else:
             result = self.blocks.process(image_rgb, paths)
