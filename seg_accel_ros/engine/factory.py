@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
+import cv2
 import numpy as np
 import torch
 
@@ -46,11 +47,14 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
-def configure_torch(config: EngineConfig) -> None:
-    """Process-wide torch settings for inference (flush denormals: 40x CPU slowdowns without)."""
+def configure_runtime(config: EngineConfig) -> None:
+    """Process-wide settings for inference: flush denormals (40x CPU slowdowns without), and
+    ``num_threads`` for both torch and OpenCV (motion estimation, resizing), so that the
+    engine keeps to the cores it is given."""
     torch.set_flush_denormal(True)
     if config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
+        cv2.setNumThreads(config.num_threads)
 
 
 class Engine(Protocol):
@@ -97,7 +101,7 @@ def block_scorer(config: EngineConfig, model: LoadedModel) -> LinearBlockScorer 
 
 def build_engine(config: EngineConfig) -> Engine:
     """Load the model and wrap it in the engine of ``config.mode``."""
-    configure_torch(config)
+    configure_runtime(config)
     device = resolve_device(config.device)
     model = inference_model(config.model, config.weights or None, device)
     if config.mode == "dense":

@@ -79,8 +79,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               read_only=True),
     ParamSpec("half_precision", True, "fp16 inference on CUDA (ignored on CPU).",
               read_only=True),
-    ParamSpec("num_threads", 0, "CPU inference threads; 0 keeps the default.", read_only=True,
-              min_value=0, max_value=256),
+    ParamSpec("num_threads", 0, "CPU threads of torch and OpenCV (inference, motion); 0 keeps "
+              "their defaults.", read_only=True, min_value=0, max_value=256),
     ParamSpec("mode", "dense", "Engine mode: dense, blocks (FULL/LOW) or temporal "
               "(FULL/LOW/REUSE).", read_only=True, choices=ENGINE_MODES),
     ParamSpec("block_size", 128, "Block side in input pixels (blocks/temporal modes); a "

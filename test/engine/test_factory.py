@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import pytest
 import torch
 
-from seg_accel_ros.engine.factory import EngineError, resolve_device
+from seg_accel_ros.engine.config import EngineConfig
+from seg_accel_ros.engine.factory import EngineError, configure_runtime, resolve_device
 
 CUDA = torch.cuda.is_available()
 
@@ -39,3 +41,15 @@ def test_cuda_devices_that_exist_resolve_and_others_are_named() -> None:
 def test_other_devices_are_refused(device: str, message: str) -> None:
     with pytest.raises(EngineError, match=message):
         resolve_device(device)
+
+
+def test_num_threads_bounds_torch_and_opencv_alike() -> None:
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        configure_runtime(EngineConfig(num_threads=1))
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (1, 1)
+        configure_runtime(EngineConfig(num_threads=0))  # 0: leave both as they are
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (1, 1)
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
