@@ -10,6 +10,8 @@ same flow, are still right.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -45,11 +47,20 @@ class MotionEstimator:
 
 def warp_previous(previous: np.ndarray, motion: MotionField) -> np.ndarray:
     """``previous`` (on the motion grid) moved into the current frame's coordinates."""
-    h, w = previous.shape[:2]
-    flow = motion.flow / np.float32(motion.scale)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    return cv2.remap(previous, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
+    positions = motion.flow / np.float32(motion.scale)
+    positions += pixel_positions(*previous.shape[:2])
+    return cv2.remap(previous, positions, None, cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
+
+
+@functools.lru_cache(maxsize=4)
+def pixel_positions(height: int, width: int) -> np.ndarray:
+    """height x width x (x, y) float32 coordinates of every pixel (read-only, kept per size:
+    building them took half of a full-resolution warp)."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    positions = np.stack([xs, ys], axis=-1)
+    positions.flags.writeable = False
+    return positions
 
 
 def block_distortion(current: np.ndarray, previous: np.ndarray, motion: MotionField,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from seg_accel_ros.engine.motion import MotionEstimator, block_distortion
+from seg_accel_ros.engine.blocks.reuse import MotionField
+from seg_accel_ros.engine.motion import (
+    MotionEstimator,
+    block_distortion,
+    pixel_positions,
+    warp_previous,
+)
 
 
 def _scene(h: int = 256, w: int = 384, seed: int = 0) -> np.ndarray:
@@ -42,3 +48,19 @@ def test_identical_frames_have_zero_distortion():
     g = est.prepare(_scene())
     d = block_distortion(g, g, est.estimate(g, g), (2, 3), 128)
     assert np.allclose(d, 0.0, atol=0.5)
+
+
+def test_warping_pulls_each_pixel_from_where_the_flow_says_it_was():
+    prev = np.arange(12 * 20, dtype=np.uint8).reshape(12, 20)
+    flow = np.zeros((12, 20, 2), np.float32)
+    flow[..., 0], flow[..., 1] = -3.0, 2.0  # each pixel was 3 px left and 2 px down
+    warped = warp_previous(prev, MotionField(flow * np.float32(2), 2.0))  # input pixels
+    assert np.array_equal(warped[:-2, 3:], prev[2:, :-3])
+    assert np.array_equal(warped[-1, 3:], prev[-1, :-3])  # beyond the edge: its pixel
+
+
+def test_pixel_positions_are_shared_and_read_only():
+    positions = pixel_positions(3, 4)
+    assert positions is pixel_positions(3, 4)
+    assert positions[2, 1].tolist() == [1.0, 2.0]  # (x, y)
+    assert not positions.flags.writeable

@@ -219,7 +219,8 @@ def test_each_pixel_moves_to_the_nearest_pixel_its_flow_points_at(bf, ext):
             assert sources[y, x] == sy * width + sx
 
 
-@pytest.mark.parametrize("scale,s", [(4.0, 1.0), (2.0, 1.0), (3.0, 1.0), (1.0, 1.0), (4.0, 8.0)])
+@pytest.mark.parametrize("scale,s", [(4.0, 1.0), (2.0, 1.0), (3.0, 1.0), (1.0, 1.0), (2.0, 2.0),
+                                     (4.0, 8.0)])
 def test_each_pixel_comes_from_the_nearest_pixel_the_flow_points_at(scale, s):
     """The source rule, pixel by pixel: the flow sample the pixel's centre lies in, the
     position it points at in this level's pixels, rounded, kept inside the extent."""
