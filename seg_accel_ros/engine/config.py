@@ -21,7 +21,7 @@ class EngineConfig:
     device: str = "cpu"
     mode: str = "dense"
     half_precision: bool = False  # CUDA only
-    num_threads: int = 0  # CPU intra-op threads; 0 keeps torch's default
+    num_threads: int = 0  # torch and OpenCV CPU threads; 0 keeps their defaults
     block_size: int = 128  # input pixels per block side (blocks and temporal modes)
     full_fraction: float = 0.25  # share of blocks at full resolution (at most, in temporal)
     # which blocks run FULL: the network's trained scorer ("learned"; the cheap signals when

@@ -52,9 +52,14 @@ def configure_runtime(config: EngineConfig) -> None:
     ``num_threads`` for both torch and OpenCV (motion estimation, resizing), so that the
     engine keeps to the cores it is given."""
     torch.set_flush_denormal(True)
-    if config.num_threads > 0:
-        torch.set_num_threads(config.num_threads)
-        cv2.setNumThreads(config.num_threads)
+    set_cpu_threads(config.num_threads)
+
+
+def set_cpu_threads(threads: int) -> None:
+    """Run torch's and OpenCV's parallel work on ``threads`` threads each (0: leave them)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
 
 
 class Engine(Protocol):

@@ -23,9 +23,9 @@ def run_blocks_bench(args: argparse.Namespace, height: int, width: int) -> dict:
     import torch
 
     from seg_accel_ros.engine.blocks.timing import time_ratios
+    from seg_accel_ros.engine.factory import set_cpu_threads
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)
     fractions = [float(f) for f in args.fractions.split(",")]
     image, source = None, "random normalised input"
     if args.stage == "labels":
@@ -58,11 +58,11 @@ def run_temporal_suite(args: argparse.Namespace) -> dict:
 
     import torch
 
+    from seg_accel_ros.engine.factory import set_cpu_threads
     from seg_accel_ros.tools.temporal_bench import run_temporal_bench
 
     torch.set_flush_denormal(True)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)
     settings = {}
     for item in args.set:
         name, _, value = item.partition("=")

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="any other engine setting (EngineConfig field); repeatable")
     eng.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
     eng.add_argument("--threads", type=int, default=0,
-                     help="CPU threads for torch (default 0: torch's own choice)")
+                     help="CPU threads for torch and OpenCV (default 0: their own choice)")
     run = p.add_argument_group("run")
     run.add_argument("--sweep", default=None, metavar="FIELD=V1,V2,...",
                      help="evaluate one configuration per value (e.g. full_fraction=0.1,0.25)")

@@ -17,7 +17,12 @@ from collections.abc import Sequence
 
 import torch
 
-from seg_accel_ros.engine.factory import EngineError, inference_model, resolve_device
+from seg_accel_ros.engine.factory import (
+    EngineError,
+    inference_model,
+    resolve_device,
+    set_cpu_threads,
+)
 from seg_accel_ros.evaluation.headroom import measure_headroom
 from seg_accel_ros.evaluation.report import write_json
 from seg_accel_ros.evaluation.sources import open_eval_source
@@ -72,8 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.block_size < 8 or not 0.0 <= args.full_fraction <= 1.0:
         print("error: --block-size must be >= 8 and --full-fraction in [0, 1]", file=sys.stderr)
         return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)
     torch.set_flush_denormal(True)
     try:
         source = open_eval_source(args.source)

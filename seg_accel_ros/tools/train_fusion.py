@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seg_accel_ros.engine.factory import inference_model
+from seg_accel_ros.engine.factory import inference_model, set_cpu_threads
 from seg_accel_ros.engine.fusion import CrossResolutionFusion, fusion_path
 from seg_accel_ros.engine.temporal_policy import TemporalConfig
 from seg_accel_ros.frame_sources import video_frames
@@ -69,8 +69,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_flush_denormal(True)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     model = inference_model(args.model, args.weights)
     config = TemporalConfig(reuse_threshold=args.reuse_threshold,

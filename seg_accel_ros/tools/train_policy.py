@@ -21,7 +21,7 @@ import torch
 
 from seg_accel_ros.engine.blocks import BlockEngine, BlockGrid
 from seg_accel_ros.engine.dense import DenseEngine
-from seg_accel_ros.engine.factory import inference_model
+from seg_accel_ros.engine.factory import inference_model, set_cpu_threads
 from seg_accel_ros.engine.learned_policy import (
     block_features,
     block_gain,
@@ -83,8 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from seg_accel_ros.datasets.camvid import CamVid
 
     torch.set_flush_denormal(True)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)
     model = inference_model(args.model, args.weights)
     dense, blocks = DenseEngine(model), BlockEngine(model, args.block_size)
     b, k = args.block_size, model.spec.num_classes

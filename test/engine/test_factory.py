@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from seg_accel_ros.engine.config import EngineConfig
-from seg_accel_ros.engine.factory import EngineError, configure_runtime, resolve_device
+from seg_accel_ros.engine.factory import (
+    EngineError,
+    configure_runtime,
+    resolve_device,
+    set_cpu_threads,
+)
 
 CUDA = torch.cuda.is_available()
 
@@ -51,5 +56,5 @@ def test_num_threads_bounds_torch_and_opencv_alike() -> None:
         configure_runtime(EngineConfig(num_threads=0))  # 0: leave both as they are
         assert (torch.get_num_threads(), cv2.getNumThreads()) == (1, 1)
     finally:
-        torch.set_num_threads(before[0])
+        set_cpu_threads(before[0])
         cv2.setNumThreads(before[1])

@@ -21,7 +21,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from seg_accel_ros.engine.blocks.executor import BlockEngine
 from seg_accel_ros.engine.dense import DenseEngine
-from seg_accel_ros.engine.factory import inference_model
+from seg_accel_ros.engine.factory import inference_model, set_cpu_threads
 from seg_accel_ros.models.registry import LoadedModel
 
 STAGES = ("labels", "logits")
@@ -148,8 +148,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--ops", action="store_true",
                    help="print self CPU time per PyTorch op of both engines instead")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)
     if args.ops:
         _print_op_times(op_times(args.model, tuple(args.size), args.fractions[0],
                                  args.block_size, rounds=args.repeats,
