@@ -3,7 +3,8 @@
 It combines, in this order of precedence:
 
 - keyframes (AR-Seg): every ``keyframe_interval`` frames, and whenever there is no usable
-  cache, all blocks run FULL;
+  cache, all blocks run FULL; any all-FULL frame restarts that count (it refreshes all a
+  keyframe would), so a staleness-forced frame is not followed by a keyframe too soon;
 - distortion after motion compensation (DNP): below ``reuse_threshold`` a block is REUSEd ...
 - ... unless it was REUSEd ``max_reuse_frames`` frames in a row (bounded staleness);
 - complexity (SegBlocks): of the computed blocks, the most complex run FULL, up to
@@ -39,7 +40,7 @@ class TemporalConfig:
 
     reuse_threshold: float = 2.5  # mean |grey residual| (0..255) below which a block is REUSEd
     full_fraction: float = 0.25  # at most this share of all blocks runs FULL between keyframes
-    keyframe_interval: int = 12  # every K-th frame is all FULL (1: every frame)
+    keyframe_interval: int = 12  # all FULL at least every K frames (1: every frame)
     max_reuse_frames: int = 4  # no block is REUSEd more than this many frames in a row
     target_latency_ms: float = 0.0  # > 0: adapt the thresholds to meet this latency
     motion_downscale: int = 4  # optical flow on the frame downscaled this many times
@@ -148,6 +149,8 @@ class TemporalPolicy:
         k = min(round(full_fraction * reuse.size), computed.size)
         if k == computed.size:  # every computed block FULL (or none computed): no ranking
             paths.flat[computed] = FULL
+            if computed.size == reuse.size:  # all FULL: refreshes what a keyframe would
+                self._since_keyframe = 0
         elif k > 0:
             complexity = _scores(complexity)
             order = np.argsort(-complexity.ravel()[computed], kind="stable")[:k]

@@ -96,7 +96,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("reuse_threshold", 2.5, "Temporal mode: mean absolute grey-level residual after "
               "motion compensation below which a block REUSEs cached features.",
               min_value=0.0, max_value=255.0),
-    ParamSpec("keyframe_interval", 12, "Temporal mode: every N-th frame runs all blocks FULL.",
+    ParamSpec("keyframe_interval", 12, "Temporal mode: all blocks run FULL at least every N "
+              "frames (any all-FULL frame restarts the count).",
               min_value=1, max_value=10_000),
     ParamSpec("max_reuse_frames", 4, "Temporal mode: no block is REUSEd more than this many "
               "frames in a row (bounds how old any output pixel can be).", min_value=0,

@@ -93,6 +93,25 @@ def test_frame_granularity_bounds_the_frames_reused_in_a_row(max_reuse):
         ("R" * max_reuse + "C")[: 24 % (max_reuse + 1)]
 
 
+@pytest.mark.parametrize("max_reuse", [3, 4, 7])
+def test_an_all_full_frame_restarts_the_keyframe_count(max_reuse):
+    """Computed frames that are all FULL count as keyframes: the 12-frame clock never cuts a
+    REUSE run short, so every run has ``max_reuse`` frames."""
+    policy = frame_policy(keyframe_interval=12, max_reuse_frames=max_reuse, full_fraction=1.0)
+    kinds = "".join("R" if (policy.decide(STILL, FLAT) == R).all() else "C" for _ in range(40))
+    assert kinds == ("R" * max_reuse + "C") * (40 // (max_reuse + 1)) + \
+        ("R" * max_reuse + "C")[: 40 % (max_reuse + 1)]
+
+
+def test_a_full_low_mix_does_not_restart_the_keyframe_count():
+    policy = frame_policy(keyframe_interval=5, max_reuse_frames=1, full_fraction=0.5)
+    kinds = []
+    for _ in range(10):
+        paths = policy.decide(STILL, FLAT)
+        kinds.append("K" if (paths == F).all() else "R" if (paths == R).all() else "M")
+    assert "".join(kinds) == "RMRMKRMRMK"
+
+
 def test_scores_are_computed_only_when_they_rank_blocks():
     calls = []
 
