@@ -139,3 +139,17 @@ def test_fuzz_any_value_gets_a_verdict_never_an_exception(spec, value):
     else:
         with pytest.raises(ValueError):
             NodeConfig.from_values({spec.name: value})
+
+
+def test_the_readme_cpu_temporal_settings_are_valid_parameters():
+    """The YAML block the README suggests for temporal mode on a CPU loads over the shipped
+    file and validates."""
+    readme = (PROJECT / "README.md").read_text()
+    block = readme.split("**Temporal mode on a CPU.**")[1].split("```yaml\n")[1].split("```")[0]
+    suggested = yaml.safe_load(block)
+    assert suggested["mode"] == "temporal" and suggested["reuse_granularity"] == "frame"
+    values = yaml.safe_load((PROJECT / "config" / "seg_accel.yaml").read_text())
+    merged = {**values["/**"]["ros__parameters"], **suggested}
+    config = NodeConfig.from_values(merged)
+    assert (config.mode, config.reuse_granularity, config.full_fraction) == \
+        ("temporal", "frame", 1.0)
