@@ -73,6 +73,18 @@ def run_temporal_suite(args: argparse.Namespace) -> dict:
         [float(t) for t in args.thresholds.split(",")], args.highway_frames, settings)
 
 
+def node_parameters(items: list[str]) -> dict[str, object]:
+    """``--set NAME=VALUE`` items as node parameters, passed as ``-p NAME:=VALUE`` (the node
+    parses and validates them)."""
+    params = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"error: --set takes NAME=VALUE, got {item!r}")
+        params[name] = value
+    return params
+
+
 def main(argv: list[str] | None = None) -> int:
     # Before torch starts threads, as in the node's process (seg_accel_ros.ros.process).
     if "--default-allocator" not in (sys.argv[1:] if argv is None else argv):
@@ -101,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="blocks suite: FULL fractions of the curve")
     ap.add_argument("--repeats", type=int, default=5, help="blocks suite: timed rounds")
     ap.add_argument("--block-size", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch and OpenCV CPU threads (0: their defaults)")
     ap.add_argument("--cpu-time", action="store_true",
                     help="blocks suite: time with this process's CPU time (steady on a shared "
                          "machine; pair with --threads 1)")
@@ -121,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="temporal suite: the folder holding data/camvid and data/video")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="temporal suite: EngineConfig field for every temporal engine "
-                         "(e.g. --set keyframe_interval=12)")
+                         "(e.g. --set keyframe_interval=12); node and soak suites: a node "
+                         "parameter (e.g. --set reuse_granularity=frame)")
     ap.add_argument("--default-allocator", action="store_true",
                     help="keep glibc's allocator defaults instead of the node's settings "
                          "(to see what the settings change)")
@@ -136,12 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         from seg_accel_ros.tools.soak_bench import run_soak_bench
 
         report = run_soak_bench(args.duration, args.rate, width, height, args.model,
-                                args.source, args.encoding, args.mode)
+                                args.source, args.encoding, args.mode, node_parameters(args.set))
     elif args.suite == "node":
         from seg_accel_ros.tools.node_bench import run_node_bench
 
         report = run_node_bench(args.duration, args.rate, width, height, args.model,
-                                args.source, args.encoding, args.mode)
+                                args.source, args.encoding, args.mode,
+                                node_params=node_parameters(args.set))
     print(format_table([(k, v) for k, v in report.items()], f"seg_accel_bench --suite "
                        f"{args.suite}"))
     if args.json:

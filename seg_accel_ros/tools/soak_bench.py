@@ -167,8 +167,9 @@ def analyse(published: list[int], outputs: list[tuple[int, int]],
 
 def run_soak_bench(duration: float = 600.0, rate: float = 30.0, width: int = 1280,
                    height: int = 720, model: str = "swiftnet_lite0", source: str = "",
-                   encoding: str = "rgb8", mode: str = "dense") -> dict:
+                   encoding: str = "rgb8", mode: str = "dense",
+                   node_params: dict[str, object] | None = None) -> dict:
     """Run the node for ``duration`` seconds of ``rate`` Hz input; return the soak figures."""
     observer = SoakObserver()
     return run_node_bench(duration, rate, width, height, model, source, encoding, mode,
-                          observer=observer, suite="soak")
+                          observer=observer, node_params=node_params, suite="soak")

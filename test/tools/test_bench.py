@@ -29,3 +29,12 @@ def test_default_allocator_runs_the_blocks_suite_under_glibc_defaults(tmp_path):
 def test_an_abbreviated_default_allocator_flag_is_refused():
     with pytest.raises(SystemExit):
         bench_main(["--suite", "blocks", "--default-alloc"])
+
+
+def test_set_items_become_node_parameters_as_written():
+    from seg_accel_ros.tools.bench import node_parameters
+
+    assert node_parameters(["reuse_granularity=frame", "reuse_threshold=8"]) == {
+        "reuse_granularity": "frame", "reuse_threshold": "8"}
+    with pytest.raises(SystemExit, match="NAME=VALUE"):
+        node_parameters(["reuse_threshold"])
