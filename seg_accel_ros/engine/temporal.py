@@ -108,7 +108,8 @@ class TemporalEngine:
         if (prev is not None and prev.labels.shape == (h, w)
                 and (light or self._cache is not None)
                 and self._previous_small is not None
-                and self._previous_small.shape == small.shape):
+                and self._previous_small.shape == small.shape
+                and not self.policy.next_is_all_full()):
             motion = self.motion.estimate(small, self._previous_small)
             distortion = block_distortion(small, self._previous_small, motion, grid.shape,
                                           grid.block_size)
@@ -120,7 +121,7 @@ class TemporalEngine:
         def scores() -> np.ndarray:
             return self.complexity.scores(image_rgb, grid.shape, prev.labels if prev else None,
                                           prev.confidence if prev else None)
-        paths = self.policy.decide(distortion, scores)
+        paths = self.policy.decide(distortion, scores, grid.shape)
         t2 = time.perf_counter()
         if light:
             result = self._frame_granular(image_rgb, paths, grid, prev, motion)

@@ -117,15 +117,30 @@ class TemporalPolicy:
         """Feed back one frame's measured latency (used when a target is set)."""
         self.controller.update(latency_ms, self.config.target_latency_ms)
 
+    def next_is_all_full(self) -> bool:
+        """Whether the next frame runs every block FULL whatever its distortion: a keyframe
+        is due, or every block's REUSE streak is at its bound and every computed block runs
+        FULL. Its motion then need not be estimated."""
+        c = self.config
+        if (self._since_keyframe is None or self._streak is None
+                or self._since_keyframe + 1 >= c.keyframe_interval):
+            return True
+        return (int(self._streak.min()) >= c.max_reuse_frames
+                and round(self.effective[1] * self._streak.size) >= self._streak.size)
+
     def decide(self, distortion: np.ndarray | None,
-               complexity: np.ndarray | Callable[[], np.ndarray]) -> np.ndarray:
+               complexity: np.ndarray | Callable[[], np.ndarray],
+               shape: tuple[int, int] | None = None) -> np.ndarray:
         """rows x cols BlockPath map. ``distortion`` None: no usable cache (keyframe).
         ``complexity`` may be a function computing the scores: it is then called only when
-        they rank blocks (some, not all, computed blocks run FULL)."""
+        they rank blocks (some, not all, computed blocks run FULL). ``shape``: the grid's,
+        which a keyframe otherwise takes from the scores."""
         c = self.config
-        if distortion is None:
+        if distortion is not None:
+            shape = distortion.shape
+        elif shape is None:
             complexity = _scores(complexity)
-        shape = distortion.shape if distortion is not None else complexity.shape
+            shape = complexity.shape
         keyframe = (distortion is None or self._since_keyframe is None or self._streak is None
                     or self._streak.shape != shape
                     or self._since_keyframe + 1 >= c.keyframe_interval)

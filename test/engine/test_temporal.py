@@ -120,6 +120,32 @@ def frame_engine(model, **config) -> TemporalEngine:
     return TemporalEngine(model, TemporalConfig(reuse_granularity="frame", **config))
 
 
+class CountingMotion(MotionEstimator):
+    """The real estimator, counting the frames it estimated motion for."""
+
+    calls = 0
+
+    def estimate(self, current, previous):
+        self.calls += 1
+        return super().estimate(current, previous)
+
+
+def test_frames_that_must_be_computed_skip_motion_estimation(model):
+    engine = frame_engine(model, reuse_threshold=255.0, max_reuse_frames=2,
+                          keyframe_interval=12, full_fraction=1.0)
+    engine.motion = CountingMotion(engine.motion.downscale)
+    img = scene()
+    dense = DenseEngine(model).process(img).labels
+    kinds = []
+    for _ in range(7):
+        result = engine.process(img.copy())
+        kinds.append("R" if (block_paths(result) == R).all() else "F")
+        if kinds[-1] == "F":
+            np.testing.assert_array_equal(result.labels, dense)
+    assert "".join(kinds) == "FRRFRRF"
+    assert engine.motion.calls == 4  # the REUSE frames only
+
+
 def _maps_bytes(result) -> int:
     return result.labels.nbytes + (0 if result.confidence is None else result.confidence.nbytes)
 

@@ -112,6 +112,38 @@ def test_a_full_low_mix_does_not_restart_the_keyframe_count():
     assert "".join(kinds) == "RMRMKRMRMK"
 
 
+def test_the_policy_says_when_the_next_frame_is_all_full_whatever_the_motion():
+    policy = frame_policy(keyframe_interval=4, max_reuse_frames=1, full_fraction=1.0)
+    assert not policy.next_is_all_full()  # may be REUSEd
+    policy.decide(STILL, FLAT)  # REUSE: the streak is at its bound
+    assert policy.next_is_all_full()
+    assert (policy.decide(STILL, FLAT) == F).all()
+    mixed = frame_policy(keyframe_interval=4, max_reuse_frames=1, full_fraction=0.5)
+    mixed.decide(STILL, FLAT)
+    assert not mixed.next_is_all_full()  # computed, but FULL and LOW
+    mixed.decide(STILL, FLAT)
+    mixed.decide(STILL, FLAT)
+    assert mixed.next_is_all_full()  # the keyframe is due
+    blocks = TemporalPolicy(TemporalConfig(keyframe_interval=10, max_reuse_frames=1,
+                                           full_fraction=1.0, reuse_threshold=2.0))
+    assert blocks.next_is_all_full()  # no frame yet
+    blocks.decide(None, FLAT)
+    assert not blocks.next_is_all_full()  # per block: the threshold decides
+    half_still = np.where(np.arange(SHAPE[1]) < 2, 0.0, 9.0) * np.ones(SHAPE)
+    blocks.decide(half_still, FLAT)  # the left blocks REUSEd: their streak is at the bound
+    assert not blocks.next_is_all_full()  # the right ones may be REUSEd next
+    blocks.decide(None, FLAT)
+    blocks.decide(STILL, FLAT)  # every block REUSEd: every streak at its bound
+    assert blocks.next_is_all_full()
+
+
+def test_a_keyframe_with_the_grid_shape_given_computes_no_scores():
+    def scores() -> np.ndarray:
+        raise AssertionError("scores computed for a keyframe")
+
+    assert (TemporalPolicy().decide(None, scores, SHAPE) == F).all()
+
+
 def test_scores_are_computed_only_when_they_rank_blocks():
     calls = []
 
