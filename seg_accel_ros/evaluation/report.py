@@ -109,7 +109,8 @@ def _sweep_row(name: str, run: dict[str, Any]) -> dict[str, Any]:
     accuracy, fidelity = run["accuracy"] or {}, run["fidelity"] or {}
     return {"name": name, "value": run["config"][name], "speed_ratio": run["speed_ratio"],
             "throughput_ratio": run["throughput_ratio"],
-            "time_ms_median": run["time_ms"]["median"], "miou": accuracy.get("miou"),
+            "time_ms_median": run["time_ms"]["median"], "time_ms_p95": run["time_ms"]["p95"],
+            "miou": accuracy.get("miou"),
             "fidelity_miou": fidelity.get("miou"),
             "pixel_agreement": fidelity.get("pixel_agreement"), "path_mix": run["path_mix"],
             "cache_mb_max": (run["cache_mb"] or {}).get("max")}
@@ -237,10 +238,11 @@ def _per_class_table(report: dict[str, Any]) -> Table:
 def _sweep_table(sweep: dict[str, Any]) -> Table:
     rows = [[str(r["value"]), fmt(r["speed_ratio"], 2, "x"),
              fmt(r.get("throughput_ratio"), 2, "x"), fmt(r["time_ms_median"], 1),
-             fmt(r["miou"]), fmt(r["fidelity_miou"]), fmt(r["pixel_agreement"]),
+             fmt(r.get("time_ms_p95"), 1), fmt(r["miou"]), fmt(r["fidelity_miou"]),
+             fmt(r["pixel_agreement"]),
              _mix(r["path_mix"]), fmt(r.get("cache_mb_max"), 0)] for r in sweep["rows"]]
     return Table(f"Sweep of {sweep['name']}", rows,
-                 [sweep["name"], "speed vs dense", "throughput", "time ms", "mIoU %",
+                 [sweep["name"], "speed vs dense", "throughput", "time ms", "p95 ms", "mIoU %",
                   "mIoU vs dense %", "agreement %", "FULL / LOW / REUSE", "cache max MB"])
 
 

@@ -82,6 +82,7 @@ def test_sweep_gives_one_row_per_value() -> None:
         assert row["miou"] == pytest.approx(EXPECTED["miou"])
         assert row["pixel_agreement"] == pytest.approx(EXPECTED["pixel_agreement"])
         assert row["speed_ratio"] > 0
+        assert row["time_ms_p95"] >= row["time_ms_median"] > 0
 
 
 def test_a_stamp_jump_resets_the_engines() -> None:
