@@ -21,6 +21,7 @@ from seg_accel_ros.evaluation.report import build_report, format_summary, write_
 from seg_accel_ros.evaluation.sources import is_bag, open_eval_source
 from seg_accel_ros.frame_sources import video_fps
 from seg_accel_ros.models.registry import get_spec
+from seg_accel_ros.tools.eval import parse_settings
 from seg_accel_ros.tools.live_eval import run_live
 
 
@@ -40,6 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--weights", default="")
     ap.add_argument("--mode", default="temporal", choices=ENGINE_MODES,
                     help="engine mode (default temporal: FULL, LOW and REUSE blocks)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="any other engine setting, as seg_accel_eval's (e.g. "
+                         "reuse_granularity=frame); repeatable")
     return ap.parse_args(argv)
 
 
@@ -70,11 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns 0 when the node produced labels."""
     args = parse_args(argv)
     started = time.monotonic()
+    try:
+        config = EngineConfig(**{"model": args.model, "weights": args.weights,
+                                 "mode": args.mode, **parse_settings(args.set)})
+    except ValueError as exc:
+        raise SystemExit(f"seg_accel_demo: {exc}") from None
     spec = resolve_input(args.input)
     size = (args.width, args.height) if args.width and args.height else None
     source = open_eval_source(spec, size=size, fps=camera_rate(spec, args.rate),
                               generated_count=args.frames)
-    config = EngineConfig(model=args.model, weights=args.weights, mode=args.mode)
     out = Path(args.out)
     palette = get_spec(args.model).palette
     video = OverlayVideo(out / "overlay.mp4", min(source.rate_hz or 10.0, 15.0), palette)

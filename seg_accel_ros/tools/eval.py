@@ -143,6 +143,18 @@ def parse_value(name: str, text: str) -> Any:
         raise ValueError(f"{name} takes a {kind.__name__}, got {text!r}") from None
 
 
+def parse_settings(items: Sequence[str]) -> dict[str, Any]:
+    """``FIELD=VALUE`` items (``--set``) as EngineConfig fields (ValueError if bad)."""
+    settings: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set takes FIELD=VALUE, got {item!r}")
+        name = name.strip().replace("-", "_")
+        settings[name] = parse_value(name, value.strip())
+    return settings
+
+
 def parse_sweep(text: str) -> tuple[str, list[Any]]:
     """'full_fraction=0.1,0.25' -> ('full_fraction', [0.1, 0.25])."""
     name, sep, values = text.partition("=")
@@ -160,12 +172,7 @@ def engine_configs(args: argparse.Namespace) -> tuple[list[EngineConfig], list[s
         "model": args.model, "weights": args.weights or "", "device": args.device,
         "mode": args.mode, "num_threads": args.threads, "full_fraction": args.full_fraction,
         "block_size": args.block_size}
-    for item in args.set:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set takes FIELD=VALUE, got {item!r}")
-        name = name.strip().replace("-", "_")
-        base[name] = parse_value(name, value.strip())
+    base.update(parse_settings(args.set))
     if not args.sweep:
         return [EngineConfig(**base)], [base["mode"]], None
     name, values = parse_sweep(args.sweep)

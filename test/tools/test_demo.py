@@ -21,10 +21,11 @@ def test_demo_on_an_image_folder(tmp_path):
         cv2.imwrite(str(frames / f"{i:04d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     out = tmp_path / "demo"
     code = demo.main(["--input", str(frames), "--frames", "6", "--rate", "3", "--width", "160",
-                      "--height", "128", "--out", str(out)])
+                      "--height", "128", "--out", str(out), "--set", "max_reuse_frames=2"])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["evaluation"] == "live"
+    assert report["config"]["max_reuse_frames"] == 2
     assert report["live"]["frames_published"] == 6
     assert report["frames_with_output"] >= 1
     assert report["latency_ms"]["p50"] > 0
@@ -39,3 +40,8 @@ def test_demo_on_an_image_folder(tmp_path):
 def test_demo_rejects_a_missing_input(tmp_path):
     with pytest.raises(SystemExit, match="no video file or image folder"):
         demo.main(["--input", str(tmp_path / "nope.mp4"), "--out", str(tmp_path)])
+
+
+def test_demo_rejects_an_unknown_engine_setting(tmp_path):
+    with pytest.raises(SystemExit, match="unknown engine setting 'reuse_treshold'"):
+        demo.main(["--out", str(tmp_path), "--set", "reuse_treshold=8"])
