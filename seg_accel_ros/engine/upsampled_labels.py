@@ -76,10 +76,7 @@ def network_pixel_maps(module: nn.Module, x: torch.Tensor, reduce: PixelReductio
     :class:`~seg_accel_ros.models.registry.ModelSpec`): 3.5x cheaper at 720p (35 -> 10 ms)."""
     coarse = getattr(module, "coarse_logits", None)
     if coarse is None or reduce.confidence or x.device.type != "cpu":
-        out = module(x)
-        if not (isinstance(out, torch.Tensor) and out.dim() == 4):
-            raise TypeError(f"pixel maps need a module returning one 4-D map, got {type(out)}")
-        return reduce(out.float())
+        return reduce(one_map(module(x), "network_pixel_maps").float())
     logits = reduce.classes_of(coarse(x)).float()
     size = (int(x.shape[2]), int(x.shape[3]))
     labels = resized_labels(logits, size)
@@ -87,3 +84,10 @@ def network_pixel_maps(module: nn.Module, x: torch.Tensor, reduce: PixelReductio
         labels = pixel_labels(F.interpolate(logits, size=size, mode="bilinear",
                                             align_corners=False))
     return (labels,)
+
+
+def one_map(out: object, caller: str) -> torch.Tensor:
+    """``out`` if it is one ``N x C x H x W`` map, else a TypeError naming ``caller``."""
+    if not (isinstance(out, torch.Tensor) and out.dim() == 4):
+        raise TypeError(f"{caller} needs a module returning one 4-D map, got {type(out)}")
+    return out

@@ -55,7 +55,11 @@ from seg_accel_ros.engine.blocks.reuse import (
 )
 from seg_accel_ros.engine.blocks.tensor import FALLBACKS, BlockTensor, completed, with_reused
 from seg_accel_ros.engine.result import PixelReduction
-from seg_accel_ros.engine.upsampled_labels import network_pixel_maps, resized_labels
+from seg_accel_ros.engine.upsampled_labels import (
+    network_pixel_maps,
+    one_map,
+    resized_labels,
+)
 
 PixelReduce = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
 TemporalInput = tuple[FeatureCache | None, MotionField | None]
@@ -333,9 +337,7 @@ class BlockwiseModel:
         if path == FULL:
             return network_pixel_maps(self.module, x, reduce)
         size = (int(x.shape[2]), int(x.shape[3]))
-        out = self.module(_half_image(x))
-        if not (isinstance(out, torch.Tensor) and out.dim() == 4):
-            raise TypeError(f"per_pixel needs a module returning one 4-D map, got {type(out)}")
+        out = one_map(self.module(_half_image(x)), "per_pixel")
         if not reduce.confidence and x.device.type == "cpu" \
                 and tuple(out.shape[2:]) == _half_size(size):
             labels = resized_labels(reduce.classes_of(out).float(), _even(size))
