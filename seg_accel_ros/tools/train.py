@@ -49,6 +49,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="weight of the same loss on the LOW path (the network on the 2x2-"
                         "averaged crop, upsampled); exported weights then maximise the mean "
                         "of the dense and LOW val mIoU")
+    p.add_argument("--freeze-bn", action="store_true",
+                   help="fine-tuning: BatchNorm normalises with the starting weights' running "
+                        "statistics and does not update them")
     p.add_argument("--workers", type=int, default=2, help="data loader worker processes")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--seed", type=int, default=0)
@@ -138,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         time_budget_s=args.time_budget * 60 if args.time_budget else None,
         max_steps=args.max_steps, log_every=args.log_every,
         checkpoint_every_s=args.checkpoint_every * 60, amp=not args.no_amp,
-        low_weight=args.low_weight, validate_at_start=args.init is not None,
+        low_weight=args.low_weight, freeze_bn=args.freeze_bn,
+        validate_at_start=args.init is not None,
         extra={"model": args.model, "crop": list(args.crop), "scale": list(args.scale),
                "loss": args.loss, "data": args.data, "subset": args.subset,
                "init": str(args.init) if args.init else None, "argv": list(argv or sys.argv[1:])},

@@ -44,6 +44,7 @@ class TrainConfig:
     checkpoint_every_s: float = 300.0
     amp: bool = True  # fp16 autocast on CUDA (ignored on CPU)
     low_weight: float = 0.0  # weight of the LOW-path loss (see :func:`low_path_logits`)
+    freeze_bn: bool = False  # fine-tuning: BatchNorm keeps the starting running statistics
     validate_at_start: bool = False  # fine-tuning: the starting weights set the bar to beat
     extra: dict[str, Any] = field(default_factory=dict)  # recorded in checkpoints and the log
 
@@ -133,15 +134,17 @@ class StepRunner:
     ``low_weight`` > 0 adds that share of the same loss on the LOW path's output
     (:func:`low_path_logits`): the network learns to segment at full resolution from a
     half-resolution input too, which is what LOW blocks ask of it (SegBlocks trains its
-    networks with the block execution for the same reason).
+    networks with the block execution for the same reason). ``freeze_bn`` normalises with
+    the starting running statistics and leaves them alone: small fine-tuning batches, half of
+    them at half resolution, would otherwise move statistics the full-resolution path relies on.
     """
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                  preprocessing: Preprocessing, device: torch.device, amp: bool = True,
-                 low_weight: float = 0.0) -> None:
+                 low_weight: float = 0.0, freeze_bn: bool = False) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.preprocessing, self.device = preprocessing, device
-        self.low_weight = low_weight
+        self.low_weight, self.freeze_bn = low_weight, freeze_bn
         self.cuda = device.type == "cuda"
         self.amp = amp and self.cuda
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -150,8 +153,16 @@ class StepRunner:
         x = self.preprocessing.normalize(images.to(self.device, non_blocking=True).float())
         return x.contiguous(memory_format=torch.channels_last) if self.cuda else x
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+    def train_mode(self) -> None:
+        """Training mode, with BatchNorm layers in eval mode when ``freeze_bn``."""
         self.model.train()
+        if self.freeze_bn:
+            for m in self.model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        self.train_mode()
         x = self.prepare(images)
         y = labels.to(self.device, non_blocking=True)
         autocast = (torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext())
@@ -212,7 +223,7 @@ class Trainer:
         self.optimizer = build_optimizer(model, config.lr, config.encoder_lr_ratio,
                                          config.weight_decay)
         self.step_runner = StepRunner(model, loss_fn, self.optimizer, preprocessing, device,
-                                      config.amp, config.low_weight)
+                                      config.amp, config.low_weight, config.freeze_bn)
         self.steps_per_epoch = len(train_set) // config.batch_size
         if self.steps_per_epoch == 0:
             raise ValueError(f"batch size {config.batch_size} > {len(train_set)} training samples")

@@ -202,3 +202,23 @@ def test_fine_tuning_validates_the_starting_weights_and_the_low_path(tmp_path: P
     for v in vals:
         assert v["score"] == pytest.approx((v["miou"] + v["low_miou"]) / 2, abs=0.01)
     assert export.is_file()
+
+
+def test_freeze_bn_keeps_the_running_statistics_and_trains_the_rest() -> None:
+    """``freeze_bn``: BatchNorm normalises with (and keeps) the starting running statistics,
+    while convolutions still learn; without it a step moves the statistics."""
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.randint(0, 11, (2, 32, 32))
+    for freeze in (True, False):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8),
+                                    torch.nn.ReLU(), torch.nn.Conv2d(8, 11, 1))
+        bn, conv = model[1], model[0]
+        mean, weight = bn.running_mean.clone(), conv.weight.detach().clone()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        step = StepRunner(model, build_loss("ce"), opt, IMAGENET, torch.device("cpu"),
+                          low_weight=0.5, freeze_bn=freeze)
+        step(images, labels)
+        assert torch.equal(bn.running_mean, mean) == freeze
+        assert not bn.training if freeze else bn.training
+        assert not torch.equal(conv.weight, weight)
