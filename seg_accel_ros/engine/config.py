@@ -34,6 +34,7 @@ class EngineConfig:
     motion_downscale: int = TemporalConfig.motion_downscale
     reuse_granularity: str = TemporalConfig.reuse_granularity
     low_fusion: bool = False  # temporal: LOW blocks fused with moved FULL output (trained)
+    pipelined: bool = TemporalConfig.pipelined
 
     def __post_init__(self) -> None:
         if self.mode not in ENGINE_MODES:
@@ -50,6 +51,9 @@ class EngineConfig:
         if self.num_threads < 0:
             raise ValueError("num_threads must be >= 0")
         self.temporal()  # validates the temporal fields
+        if self.pipelined and self.low_fusion:
+            raise ValueError("pipelined runs whole frames without LOW blocks: it cannot be "
+                             "combined with low_fusion")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
 
@@ -59,4 +63,4 @@ class EngineConfig:
             reuse_threshold=self.reuse_threshold, full_fraction=self.full_fraction,
             keyframe_interval=self.keyframe_interval, max_reuse_frames=self.max_reuse_frames,
             target_latency_ms=self.target_latency_ms, motion_downscale=self.motion_downscale,
-            reuse_granularity=self.reuse_granularity)
+            reuse_granularity=self.reuse_granularity, pipelined=self.pipelined)

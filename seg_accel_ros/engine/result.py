@@ -27,6 +27,8 @@ class FrameResult:
     timings_ms: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
     path_mix: dict[str, float] = field(default_factory=dict)  # "full"/"low"/"reuse" -> share
     cache_bytes: int | None = None  # feature cache held after this frame (temporal mode)
+    # frames since the network computed these labels (whole-frame REUSE only; None elsewhere)
+    label_age: int | None = None
 
     @property
     def cache_mb(self) -> float | None:

@@ -5,6 +5,11 @@ Per frame: estimate the motion back to the previous frame, measure what it leave
 per block, let :class:`TemporalPolicy` pick REUSE / LOW / FULL, run the block engine with the
 previous frame's feature cache (REUSE blocks and their neighbours' halos come from it, moved by
 the motion), and keep this frame's cache for the next one.
+
+``pipelined`` (frame granularity): every frame after the first is answered at once with the
+latest labels moved to it, and the network segments whole frames on a second thread
+(:mod:`~seg_accel_ros.engine.background`); its labels join the stream when they are ready,
+carried over the motion of the frames that came meanwhile.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
+from seg_accel_ros.engine.background import BackgroundNetwork, SourceChain
 from seg_accel_ros.engine.blocks import BlockEngine, BlockGrid
 from seg_accel_ros.engine.blocks.reuse import (
     CacheMissError,
@@ -27,7 +34,7 @@ from seg_accel_ros.engine.learned_policy import LinearBlockScorer
 from seg_accel_ros.engine.motion import MotionEstimator, block_distortion
 from seg_accel_ros.engine.policy import ComplexityPolicy
 from seg_accel_ros.engine.result import BlockPath, FrameResult
-from seg_accel_ros.engine.temporal_policy import TemporalConfig, TemporalPolicy
+from seg_accel_ros.engine.temporal_policy import REUSE, TemporalConfig, TemporalPolicy
 from seg_accel_ros.models.registry import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -46,7 +53,10 @@ class TemporalEngine:
         self.fusion = fusion  # LOW blocks fused with moved FULL output, when ``low_fusion``
         self.blocks.model.fusion = fusion if low_fusion else None
         self.policy = TemporalPolicy(config)
+        if self.policy.config.pipelined and low_fusion:
+            raise ValueError(PIPELINED_FUSION)
         self.motion = MotionEstimator(self.policy.config.motion_downscale)
+        self.background = BackgroundNetwork(self.segment_whole)
         self._follow_granularity()
         self.cache_misses = 0
         self.reset()
@@ -58,17 +68,38 @@ class TemporalEngine:
     def reset(self) -> None:
         """Forget the cache (new stream, resolution change, time jump): next frame is a
         keyframe."""
+        self.background.close()  # its frame belongs to the stream being forgotten
+        self._chain: SourceChain | None = None  # motion since the frame being segmented
         self._cache: FeatureCache | None = None
         self._previous_small: np.ndarray | None = None
         self._previous: FrameResult | None = None
         self.policy.reset()
+
+    @property
+    def network_runs(self) -> int:
+        """Frames the pipelined mode's second thread has segmented."""
+        return self.background.completed
+
+    def check_change(self, **changes: float | int | bool) -> str:
+        """Why :meth:`configure` would reject ``changes`` ('' when it takes them)."""
+        fusion = bool(changes.get("low_fusion", self.blocks.model.fusion is not None))
+        try:
+            config = replace(self.policy.config,
+                             **{k: v for k, v in changes.items() if k != "low_fusion"})
+        except (TypeError, ValueError) as exc:
+            return str(exc)
+        return PIPELINED_FUSION if config.pipelined and fusion else ""
 
     def set_full_fraction(self, full_fraction: float) -> None:
         self.policy.set(full_fraction=full_fraction)
 
     def configure(self, **changes: float | int | bool) -> None:
         """Change policy thresholds live (``reuse_threshold``, ``target_latency_ms`` ...) and
-        turn ``low_fusion`` on or off."""
+        turn ``low_fusion`` on or off. Raises ValueError (changing nothing) on values
+        :meth:`check_change` rejects."""
+        reason = self.check_change(**changes)
+        if reason:
+            raise ValueError(reason)
         light = self._moves_labels_only()
         if "low_fusion" in changes:
             self.blocks.model.fusion = self.fusion if changes.pop("low_fusion") else None
@@ -105,11 +136,15 @@ class TemporalEngine:
         prev = self._previous
         motion = distortion = None
         light = self._moves_labels_only()
+        pipelined = light and self.policy.config.pipelined
+        if self.background.busy and not pipelined:  # turned off live
+            self.background.cancel()
+            self._chain = None
         if (prev is not None and prev.labels.shape == (h, w)
                 and (light or self._cache is not None)
                 and self._previous_small is not None
                 and self._previous_small.shape == small.shape
-                and not self.policy.next_is_all_full()):
+                and (pipelined or not self.policy.next_is_all_full())):
             motion = self.motion.estimate(small, self._previous_small)
             distortion = block_distortion(small, self._previous_small, motion, grid.shape,
                                           grid.block_size)
@@ -121,6 +156,15 @@ class TemporalEngine:
         def scores() -> np.ndarray:
             return self.complexity.scores(image_rgb, grid.shape, prev.labels if prev else None,
                                           prev.confidence if prev else None)
+        if pipelined and prev is not None and motion is not None:
+            result = self._pipelined(image_rgb, grid, prev, motion, distortion, scores)
+            t2 = t3 = time.perf_counter()
+            self._previous_small = small
+            self._previous = result
+            result.timings_ms = {"motion": (t1 - t0) * 1e3, **result.timings_ms}
+            return result
+        self.background.cancel()  # a new stream, or a frame the network must label now
+        self._chain = None
         paths = self.policy.decide(distortion, scores, grid.shape)
         t2 = time.perf_counter()
         if light:
@@ -135,6 +179,57 @@ class TemporalEngine:
         self.policy.observe((t3 - t0) * 1e3)
         return result
 
+    def _pipelined(self, image_rgb: np.ndarray, grid: BlockGrid, prev: FrameResult,
+                   motion: MotionField, distortion: np.ndarray | None,
+                   scores: Callable[[], np.ndarray]) -> FrameResult:
+        """The newest labels moved to this frame: the previous frame's, or those the second
+        thread just finished, carried over every frame since. Then, if that thread is free
+        and the policy asks for a computed frame, it starts on this one."""
+        t0 = time.perf_counter()
+        h, w = prev.labels.shape
+        sources = motion_sources(motion, h, w, 1.0, (h, w))
+        if self._chain is not None:
+            self._chain.append(sources)
+        try:
+            done = self.background.take()
+        except Exception:
+            self._chain = None  # that frame's labels will not come: go on moving the last
+            raise
+        if done is not None and self._chain is not None:
+            base, chain = done[1], self._chain
+            self._chain = None
+        else:
+            base, chain = prev, SourceChain()
+            chain.append(sources)
+        age = chain.frames + (base.label_age or 0)
+        labels = chain.moved(base.labels)
+        confidence = chain.moved(base.confidence) if base.confidence is not None else None
+        t1 = time.perf_counter()
+        if not self.background.busy:
+            paths = self.policy.decide(distortion, scores, grid.shape)
+            if not bool((paths == REUSE).all()):
+                self.blocks.confidence = self.complexity.needs_confidence
+                # the caller may reuse its buffer; the network reads the frame for a while
+                self.background.submit(image_rgb.copy(), None)
+                self._chain = SourceChain()
+        result = FrameResult(labels=labels, path_map=grid.pixel_map(np.full(grid.shape, REUSE)),
+                             confidence=confidence, path_mix={"full": 0.0, "low": 0.0,
+                                                              "reuse": 1.0},
+                             label_age=age)
+        result.timings_ms = {"network": (t1 - t0) * 1e3,
+                             "policy": (time.perf_counter() - t1) * 1e3}
+        result.cache_bytes = labels.nbytes + (confidence.nbytes if confidence is not None
+                                              else 0)
+        return result
+
+    def segment_whole(self, image_rgb: np.ndarray) -> FrameResult:
+        """The network on the whole frame (all blocks FULL): the pipelined mode's second
+        thread."""
+        grid = self.blocks.grid(*image_rgb.shape[:2])
+        result = self.blocks.process(image_rgb, np.full(grid.shape, int(BlockPath.FULL)))
+        result.label_age = 0
+        return result
+
     def _frame_granular(self, image_rgb: np.ndarray, paths: np.ndarray, grid: BlockGrid,
                         prev: FrameResult | None, motion: MotionField | None) -> FrameResult:
         """An all-REUSE frame moves ``prev``'s maps; any other runs without a cache."""
@@ -146,6 +241,7 @@ class TemporalEngine:
             result = moved_result(prev, motion, grid.pixel_map(paths))
         else:
             result = self.blocks.process(image_rgb, paths)
+            result.label_age = 0
         result.cache_bytes = result.labels.nbytes + (
             result.confidence.nbytes if result.confidence is not None else 0)
         return result
@@ -179,4 +275,9 @@ def moved_result(previous: FrameResult, motion: MotionField, path_map: np.ndarra
                   if previous.confidence is not None else None)
     return FrameResult(labels=labels, path_map=path_map, confidence=confidence,
                        timings_ms={"network": (time.perf_counter() - t0) * 1e3},
-                       path_mix={"full": 0.0, "low": 0.0, "reuse": 1.0})
+                       path_mix={"full": 0.0, "low": 0.0, "reuse": 1.0},
+                       label_age=(previous.label_age or 0) + 1)
+
+
+PIPELINED_FUSION = ("pipelined runs whole frames without LOW blocks: it cannot be combined "
+                    "with low_fusion")

@@ -45,6 +45,7 @@ class TemporalConfig:
     target_latency_ms: float = 0.0  # > 0: adapt the thresholds to meet this latency
     motion_downscale: int = 4  # optical flow on the frame downscaled this many times
     reuse_granularity: str = "block"  # REUSE per block, or for the whole frame ("frame")
+    pipelined: bool = False  # frame granularity: the network runs on a second thread
 
     def __post_init__(self) -> None:
         for name in ("reuse_threshold", "target_latency_ms"):
@@ -62,6 +63,9 @@ class TemporalConfig:
         if self.reuse_granularity not in REUSE_GRANULARITIES:
             raise ValueError(f"reuse_granularity must be one of {REUSE_GRANULARITIES}, "
                              f"got {self.reuse_granularity!r}")
+        if self.pipelined and self.reuse_granularity != "frame":
+            raise ValueError("pipelined needs reuse_granularity 'frame' (the network runs "
+                             "on whole frames on its own thread)")
 
 
 class LatencyController:

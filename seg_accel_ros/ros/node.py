@@ -140,11 +140,12 @@ class SegAccelNode(LifecycleNode):
     def _unsupported(self, name: str, value: object) -> str:
         """Why the configured engine cannot take ``value`` live ('' when it can)."""
         engine = self._engine
-        if name == "low_fusion" and value and isinstance(engine, TemporalEngine) \
-                and engine.fusion is None:
+        if not isinstance(engine, TemporalEngine) or name not in TEMPORAL_RUNTIME:
+            return ""
+        if name == "low_fusion" and value and engine.fusion is None:
             return (f"low_fusion: no trained LOW-block fusion for "
                     f"{engine.model.spec.name} (LOW blocks stay plain)")
-        return ""
+        return engine.check_change(**{name: value})
 
     def _apply_runtime(self, params: list[Parameter]) -> None:
         """Runtime-tunable parameters take effect on the next frame."""
@@ -387,7 +388,7 @@ class SegAccelNode(LifecycleNode):
         self._failing = False
         self._stats.on_processed(time.monotonic(), latency_ms, (t2 - t1) * 1e3,
                                  ((t1 - t0) + (t3 - t2)) * 1e3, result.path_mix,
-                                 ((c1 - c0) + (c3 - c2)) * 1e3)
+                                 ((c1 - c0) + (c3 - c2)) * 1e3, result.label_age)
 
     def _publish_outputs(self, header, frame: np.ndarray, labels: np.ndarray,
                          path_map: np.ndarray, config: NodeConfig) -> None:
@@ -431,9 +432,9 @@ class SegAccelNode(LifecycleNode):
                   "weights": self._engine.model.weights if self._engine else ""}
         if self._cache_mb is not None:
             values["feature_cache_mb"] = self._cache_mb
-        misses = getattr(self._engine, "cache_misses", None)  # temporal engine only
-        if misses is not None:
-            values["cache_misses"] = misses
+        if isinstance(self._engine, TemporalEngine):
+            values["cache_misses"] = self._engine.cache_misses
+            values["network_runs_pipelined"] = self._engine.network_runs
         out = DiagnosticArray()
         out.header.stamp = self.get_clock().now().to_msg()
         out.status = [diagnostic_status(  # ERROR until a frame is segmented again

@@ -109,6 +109,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               "the whole frame ('frame': all blocks REUSEd when the frame's mean distortion is "
               "below reuse_threshold, none otherwise; faster on small frames on a CPU).",
               choices=REUSE_GRANULARITIES),
+    ParamSpec("pipelined", False, "Temporal mode with reuse_granularity 'frame': answer every "
+              "frame at once with the latest labels moved to it while the network segments "
+              "frames on a second thread (latency of a REUSE frame; labels some frames old)."),
     ParamSpec("motion_downscale", 4, "Temporal mode: optical flow runs on the frame "
               "downscaled this many times.", min_value=1, max_value=32),
     ParamSpec("low_fusion", False, "Temporal mode: fuse LOW blocks with the moved output of "
@@ -143,7 +146,7 @@ SPECS: Mapping[str, ParamSpec] = {p.name: p for p in PARAMS}
 # Temporal-mode parameters, passed to the engine as they are and tunable while running.
 TEMPORAL_RUNTIME = ("reuse_threshold", "keyframe_interval", "max_reuse_frames",
                     "target_latency_ms", "motion_downscale", "low_fusion",
-                    "reuse_granularity")
+                    "reuse_granularity", "pipelined")
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ class NodeConfig:
     target_latency_ms: float
     motion_downscale: int
     reuse_granularity: str
+    pipelined: bool
     low_fusion: bool
     input_transport: str
     qos_reliability: str

@@ -113,6 +113,7 @@ class NodeStatistics:
         self.overhead_ms = RollingWindow(self.window)  # decode + publish, no network
         self.overhead_cpu_ms = RollingWindow(self.window)  # the same, CPU time of the worker
         self.wait_ms = RollingWindow(self.window)  # mailbox wait: at most one inference
+        self.label_age = RollingWindow(self.window)  # frames since the labels were computed
 
     def on_received(self, now: float, replaced_pending: bool, lost_before: int = 0) -> None:
         with self._lock:
@@ -140,7 +141,8 @@ class NodeStatistics:
 
     def on_processed(self, now: float, latency_ms: float, inference_ms: float,
                      overhead_ms: float, path_mix: dict[str, float],
-                     overhead_cpu_ms: float = float("nan")) -> None:
+                     overhead_cpu_ms: float = float("nan"),
+                     label_age: int | None = None) -> None:
         with self._lock:
             self.processed += 1
             self.output_rate.tick(now)
@@ -152,11 +154,16 @@ class NodeStatistics:
                 self.overhead_cpu_ms.add(overhead_cpu_ms)
             for path, share in path_mix.items():
                 self.path_totals[path] += share
+            if label_age is not None:
+                self.label_age.add(label_age)
 
     def snapshot(self, now: float) -> dict[str, float | int | str]:
         """Every figure the diagnostics report, as plain values."""
         with self._lock:
             total = sum(self.path_totals.values()) or 1.0
+            ages = ({"label_age_p50_frames": self.label_age.percentile(50),
+                     "label_age_max_frames": self.label_age.percentile(100)}
+                    if len(self.label_age) else {})
             return {
                 "frames_received": self.received,
                 "frames_processed": self.processed,
@@ -179,6 +186,7 @@ class NodeStatistics:
                 "path_full": self.path_totals["full"] / total,
                 "path_low": self.path_totals["low"] / total,
                 "path_reuse": self.path_totals["reuse"] / total,
+                **ages,
                 "last_error": self.last_error,
             }
 

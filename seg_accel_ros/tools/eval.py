@@ -238,6 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         configs, names, sweep_name = engine_configs(args)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
+    if not args.live and any(c.pipelined for c in configs):
+        parser.error("pipelined: which labels a frame gets depends on when it arrives; "
+                     "evaluate it at the camera's rate with --live")
     try:
         spec = get_spec(args.model)
         if not args.weights and spec.default_weights is None:

@@ -3,11 +3,14 @@ staleness, resets, and live reconfiguration."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
 from scenes import scene
 
+from seg_accel_ros.engine.background import BackgroundNetwork
 from seg_accel_ros.engine.blocks import BlockEngine
 from seg_accel_ros.engine.blocks.reuse import CacheMissError, MotionField
 from seg_accel_ros.engine.config import EngineConfig
@@ -240,3 +243,130 @@ def test_switching_granularity_live_starts_with_a_keyframe(model):
     assert len(engine.blocks.last_cache.ops) > 1  # every level: blocks may be REUSEd alone
     with pytest.raises(ValueError):
         engine.configure(reuse_granularity="pixel")
+
+
+def pipelined_engine(model, gate: threading.Event | None = None, **config) -> TemporalEngine:
+    """A pipelined engine; with ``gate``, its second thread finishes a frame only once the
+    gate is open (the network itself still runs)."""
+    engine = frame_engine(model, pipelined=True, motion_downscale=1, **config)
+    if gate is not None:
+        def gated(image):
+            gate.wait()
+            return engine.segment_whole(image)
+        engine.background = BackgroundNetwork(gated)
+    return engine
+
+
+def pan(steps: int, step: int = 16, width: int = 256):
+    """Views of one wide scene, each ``step`` px further right."""
+    wide = scene(192, width + steps * step, seed=3)
+    return [wide[:, i * step:i * step + width].copy() for i in range(steps)]
+
+
+def _shifted_agreement(labels, earlier, shift: int, margin: int = 16) -> float:
+    """Agreement of ``labels`` with ``earlier`` moved ``shift`` px left, away from borders."""
+    return float((labels[margin:-margin, margin:-margin - shift]
+                  == earlier[margin:-margin, margin + shift:-margin]).mean())
+
+
+def test_pipelined_answers_at_once_and_the_network_labels_join_when_ready(model):
+    """The first frame is computed; later frames get the newest labels moved to them while
+    the second thread segments a frame, whose labels the next frame carries over."""
+    views = pan(3)
+    dense = DenseEngine(model)
+    engine = pipelined_engine(model, reuse_threshold=0.0, max_reuse_frames=0)
+    first = engine.process(views[0])
+    assert (block_paths(first) == F).all() and first.label_age == 0
+    np.testing.assert_array_equal(first.labels, dense.process(views[0]).labels)
+    second = engine.process(views[1])  # answered by moving the first; the network starts on it
+    assert (block_paths(second) == R).all() and second.label_age == 1
+    assert engine.background.busy
+    engine.background.wait()
+    third = engine.process(views[2])  # the second frame's network labels, moved one frame
+    assert third.label_age == 1 and engine.network_runs == 1
+    assert _shifted_agreement(third.labels, dense.process(views[1]).labels, 16) >= 0.98
+    engine.reset()
+
+
+def test_pipelined_labels_are_carried_over_every_frame_that_came_meanwhile(model):
+    views = pan(5)
+    gate = threading.Event()
+    engine = pipelined_engine(model, gate, reuse_threshold=0.0, max_reuse_frames=0)
+    engine.process(views[0])
+    ages = [engine.process(v).label_age for v in views[1:4]]  # the network is held on frame 1
+    assert ages == [1, 2, 3] and engine.background.busy
+    gate.set()
+    engine.background.wait()
+    last = engine.process(views[4])
+    assert last.label_age == 3  # frame 1's labels, carried over frames 2, 3 and 4
+    network = DenseEngine(model).process(views[1]).labels
+    assert _shifted_agreement(last.labels, network, 48) >= 0.97
+    engine.reset()
+
+
+def test_pipelined_reset_and_turning_it_off_wait_for_the_second_thread(model):
+    views = pan(3)
+    engine = pipelined_engine(model, reuse_threshold=0.0, max_reuse_frames=0)
+    engine.process(views[0])
+    engine.process(views[1])
+    engine.reset()  # waits for the network, forgets its frame
+    assert not engine.background.busy
+    key = engine.process(views[2])
+    assert (block_paths(key) == F).all() and key.label_age == 0
+    engine.process(views[1])
+    engine.configure(pipelined=False)  # the next frame runs in the caller's thread again
+    out = engine.process(views[2])
+    assert not engine.background.busy and out.label_age is not None
+
+
+def test_pipelined_policy_threshold_decides_whether_the_network_runs(model):
+    """Frames the policy would REUSE do not start the network."""
+    engine = pipelined_engine(model, reuse_threshold=255.0, max_reuse_frames=3,
+                              keyframe_interval=100)
+    img = scene()
+    engine.process(img)
+    for _ in range(3):
+        engine.process(img.copy())
+        assert not engine.background.busy  # within max_reuse_frames: nothing to compute
+    engine.process(img.copy())
+    assert engine.background.busy  # the staleness bound: the network runs on this one
+    engine.reset()
+
+
+def test_a_failing_network_frame_is_reported_and_the_stream_goes_on(model):
+    engine = pipelined_engine(model, reuse_threshold=0.0, max_reuse_frames=0)
+    calls = []
+
+    def flaky(image):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("out of memory")
+        return engine.segment_whole(image)
+    engine.background = BackgroundNetwork(flaky)
+    views = pan(4)
+    engine.process(views[0])
+    engine.process(views[1])
+    engine.background.wait()
+    with pytest.raises(RuntimeError, match="out of memory"):
+        engine.process(views[2])
+    assert engine.background.failures == 1
+    out = engine.process(views[3])
+    assert out.labels.shape == views[3].shape[:2] and engine.background.busy
+    engine.reset()
+
+
+def test_pipelined_needs_frame_granularity_and_no_low_fusion(model):
+    with pytest.raises(ValueError, match="reuse_granularity"):
+        TemporalConfig(pipelined=True)
+    with pytest.raises(ValueError, match="low_fusion"):
+        EngineConfig(mode="temporal", reuse_granularity="frame", pipelined=True,
+                     low_fusion=True)
+    engine = frame_engine(model)
+    assert engine.check_change(pipelined=True) == ""
+    assert "reuse_granularity" in engine.check_change(reuse_granularity="block",
+                                                      pipelined=True)
+    engine.configure(pipelined=True)
+    assert "reuse_granularity" in engine.check_change(reuse_granularity="block")
+    with pytest.raises(ValueError):
+        engine.configure(reuse_granularity="block")
+    assert engine.policy.config.reuse_granularity == "frame"  # nothing changed

@@ -44,11 +44,16 @@ def _until_answered(sender: FrameSender, img: np.ndarray, stamp: float) -> float
     raise AssertionError("the node never answered")
 
 
+def _blocky_image(seed: int) -> np.ndarray:
+    """128 x 256 of random 8-px squares: texture the flow can follow."""
+    rng = np.random.default_rng(seed)
+    return np.repeat(np.repeat(rng.integers(0, 255, (16, 32, 3), np.uint8), 8, 0), 8, 1)
+
+
 def test_still_camera_frames_are_reused(node, probe):
     sender = FrameSender(probe, NODE)
     try:
-        rng = np.random.default_rng(0)
-        img = np.repeat(np.repeat(rng.integers(0, 255, (16, 32, 3), np.uint8), 8, 0), 8, 1)
+        img = _blocky_image(0)
         start = _until_answered(sender, img, 99.0)
         for i in range(4):
             assert sender.send(img, start + 0.1 * i) is not None, node.output()
@@ -69,8 +74,7 @@ def test_frames_of_an_odd_size_get_labels_of_that_size(node, probe):
     assert ok.successful, ok.reason
     sender = FrameSender(probe, NODE)
     try:
-        rng = np.random.default_rng(1)
-        img = np.repeat(np.repeat(rng.integers(0, 255, (16, 32, 3), np.uint8), 8, 0), 8, 1)
+        img = _blocky_image(1)
         img = np.ascontiguousarray(img[:127, :255])
         start = _until_answered(sender, img, 150.0)
         for i in range(6):
@@ -116,6 +120,38 @@ def test_reuse_granularity_is_switchable_live_and_validated(node, probe):
         (back,) = probe.set_parameters(NODE, {"reuse_granularity": "block"})
         assert back.successful, back.reason
     assert probe.get_parameters(NODE, ["reuse_granularity"]) == ["block"]
+
+
+def test_pipelined_mode_is_switchable_live_and_reports_label_age(node, probe):
+    """``pipelined`` needs frame granularity; on, every frame is answered and the diagnostics
+    count the frames the second thread segmented and how old the published labels are."""
+    (bad,) = probe.set_parameters(NODE, {"pipelined": True})  # block granularity
+    assert not bad.successful and "reuse_granularity" in bad.reason
+    for name, value in (("reuse_granularity", "frame"), ("reuse_threshold", 0.0),
+                        ("max_reuse_frames", 0), ("pipelined", True)):
+        (ok,) = probe.set_parameters(NODE, {name: value})
+        assert ok.successful, ok.reason
+    (bad,) = probe.set_parameters(NODE, {"reuse_granularity": "block"})
+    assert not bad.successful and "pipelined" in bad.reason
+    sender = FrameSender(probe, NODE)
+    try:
+        img = _blocky_image(2)
+        start = _until_answered(sender, img, 400.0)
+        for i in range(8):
+            labels = sender.send(np.roll(img, 4 * i, axis=1), start + 0.1 * i)
+            assert labels is not None, node.output()
+            time.sleep(0.2)  # room for the second thread to finish a frame
+        values = _values(probe)
+        assert int(values["network_runs_pipelined"]) >= 1
+        assert float(values["label_age_max_frames"]) >= 1
+        assert float(values["path_reuse"]) > 0.0
+    finally:
+        sender.close()
+        for name, value in (("pipelined", False), ("reuse_granularity", "block"),
+                            ("reuse_threshold", 1.0),
+                            ("max_reuse_frames", TemporalConfig.max_reuse_frames)):
+            (back,) = probe.set_parameters(NODE, {name: value})
+            assert back.successful, back.reason
 
 
 def test_stamp_going_back_resets_the_temporal_state(node, probe):

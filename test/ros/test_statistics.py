@@ -57,6 +57,16 @@ def test_a_frame_without_a_clock_counts_but_has_no_latency():
     assert (snap["frames_processed"], snap["latency_p50_ms"]) == (2, 200.0)
 
 
+def test_label_age_is_reported_only_where_the_engine_tracks_it():
+    stats = NodeStatistics(window=10)
+    stats.on_processed(0.1, 20.0, 8.0, 1.0, {"full": 1.0})  # per-block modes: no age
+    assert "label_age_p50_frames" not in stats.snapshot(0.2)
+    for age in (0, 1, 2, 3, 1):
+        stats.on_processed(0.2, 20.0, 8.0, 1.0, {"reuse": 1.0}, label_age=age)
+    snap = stats.snapshot(0.3)
+    assert (snap["label_age_p50_frames"], snap["label_age_max_frames"]) == (1.0, 3.0)
+
+
 def test_sequence_gaps_count_frames_that_never_arrived():
     gaps = SequenceGaps()
     assert gaps.observe(b"cam", 1) == 0

@@ -95,7 +95,9 @@ def test_cli_rejects_bad_engine_settings(capsys: pytest.CaptureFixture) -> None:
                         (["--sweep", "block_size=64,abc"], "takes a int"),
                         (["--sweep", "model=cgnet,espnet"], "cannot sweep model"),
                         (["--set", "full_fraction"], "FIELD=VALUE"),
-                        (["--live", "--sweep", "full_fraction=0.1"], "offline runs")):
+                        (["--live", "--sweep", "full_fraction=0.1"], "offline runs"),
+                        (["--mode", "temporal", "--set", "reuse_granularity=frame",
+                          "--set", "pipelined=true"], "with --live")):
         with pytest.raises(SystemExit):
             main(bad)
         assert reason in capsys.readouterr().err, bad

@@ -1,0 +1,110 @@
+"""The network on a second thread, for the pipelined temporal mode.
+
+A frame handed to :class:`BackgroundNetwork` is segmented while the caller goes on answering
+later frames by moving the last labels it has. Its labels then arrive some frames late, and
+:class:`SourceChain` carries them over the motion of the frames in between.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+import numpy as np
+
+from seg_accel_ros.engine.result import FrameResult
+
+
+class SourceChain:
+    """Per-pixel sources of the frames after a base frame, composed into one: where each
+    pixel of the latest frame came from in the base frame."""
+
+    def __init__(self) -> None:
+        self._composed: np.ndarray | None = None
+        self.frames = 0  # frames after the base frame
+
+    def append(self, sources: np.ndarray) -> None:
+        """The next frame's sources: flat indices into the frame before it."""
+        self._composed = sources if self._composed is None else self._composed.take(sources)
+        self.frames += 1
+
+    def moved(self, values: np.ndarray) -> np.ndarray:
+        """``values`` of the base frame (H x W) carried to the latest frame."""
+        if self._composed is None:
+            return values
+        return values.ravel().take(self._composed).reshape(values.shape)
+
+
+class BackgroundNetwork:
+    """Runs ``compute`` on one frame at a time on its own thread.
+
+    :meth:`submit` returns at once; :meth:`take` gives the result once it is ready, with the
+    frame's tag. Torch and OpenCV release the interpreter lock while they work, so the caller
+    estimates motion while the network runs.
+    """
+
+    def __init__(self, compute: Callable[[np.ndarray], FrameResult]) -> None:
+        self._compute = compute
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: tuple[Future, object] | None = None
+        self.completed = 0  # results taken
+        self.failures = 0  # computations that raised (their frames are not waited for)
+
+    @property
+    def busy(self) -> bool:
+        """A frame is being segmented (or is done and not taken yet)."""
+        return self._pending is not None
+
+    def submit(self, image_rgb: np.ndarray, tag: object) -> None:
+        """Segment ``image_rgb`` (which must not change meanwhile) on the worker thread."""
+        if self._pending is not None:
+            raise RuntimeError("the background network is busy")
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="seg_accel_network")
+        self._pending = (self._pool.submit(self._timed, image_rgb), tag)
+
+    def _timed(self, image_rgb: np.ndarray) -> tuple[FrameResult, float]:
+        t0 = time.perf_counter()
+        result = self._compute(image_rgb)
+        return result, (time.perf_counter() - t0) * 1e3
+
+    def wait(self) -> None:
+        """Block until the submitted frame is done (:meth:`take` then returns it)."""
+        if self._pending is not None:
+            wait([self._pending[0]])
+
+    def take(self, block: bool = False) -> tuple[object, FrameResult, float] | None:
+        """(tag, result, wall ms) of the submitted frame once it is done (``block``: wait until
+        it is), else None. A computation that raised is dropped, counted and re-raised."""
+        if self._pending is None:
+            return None
+        future, tag = self._pending
+        if not block and not future.done():
+            return None
+        self._pending = None
+        try:
+            result, ms = future.result()
+        except Exception:
+            self.failures += 1
+            raise
+        self.completed += 1
+        return tag, result, ms
+
+    def cancel(self) -> None:
+        """Forget the submitted frame; waits for it to finish (a running network cannot be
+        stopped) so that nothing else uses the model meanwhile."""
+        if self._pending is not None:
+            future, _ = self._pending
+            self._pending = None
+            try:
+                future.result()
+            except Exception:  # a failure of a frame nobody waits for any more
+                self.failures += 1
+
+    def close(self) -> None:
+        """Cancel and stop the worker thread."""
+        self.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
