@@ -146,8 +146,9 @@ class TemporalEngine:
                 and self._previous_small.shape == small.shape
                 and (pipelined or not self.policy.next_is_all_full())):
             motion = self.motion.estimate(small, self._previous_small)
-            distortion = block_distortion(small, self._previous_small, motion, grid.shape,
-                                          grid.block_size)
+            if not pipelined:  # pipelined: measured only when the second thread is free
+                distortion = block_distortion(small, self._previous_small, motion, grid.shape,
+                                              grid.block_size)
         else:
             prev = None
             self._cache = None
@@ -157,8 +158,7 @@ class TemporalEngine:
             return self.complexity.scores(image_rgb, grid.shape, prev.labels if prev else None,
                                           prev.confidence if prev else None)
         if pipelined and prev is not None and motion is not None:
-            result = self._pipelined(image_rgb, grid, prev, motion, distortion, scores)
-            t2 = t3 = time.perf_counter()
+            result = self._pipelined(image_rgb, small, grid, prev, motion, scores)
             self._previous_small = small
             self._previous = result
             result.timings_ms = {"motion": (t1 - t0) * 1e3, **result.timings_ms}
@@ -179,8 +179,8 @@ class TemporalEngine:
         self.policy.observe((t3 - t0) * 1e3)
         return result
 
-    def _pipelined(self, image_rgb: np.ndarray, grid: BlockGrid, prev: FrameResult,
-                   motion: MotionField, distortion: np.ndarray | None,
+    def _pipelined(self, image_rgb: np.ndarray, small: np.ndarray, grid: BlockGrid,
+                   prev: FrameResult, motion: MotionField,
                    scores: Callable[[], np.ndarray]) -> FrameResult:
         """The newest labels moved to this frame: the previous frame's, or those the second
         thread just finished, carried over every frame since. Then, if that thread is free
@@ -206,6 +206,9 @@ class TemporalEngine:
         confidence = chain.moved(base.confidence) if base.confidence is not None else None
         t1 = time.perf_counter()
         if not self.background.busy:
+            assert self._previous_small is not None
+            distortion = block_distortion(small, self._previous_small, motion, grid.shape,
+                                          grid.block_size)
             paths = self.policy.decide(distortion, scores, grid.shape)
             if not bool((paths == REUSE).all()):
                 self.blocks.confidence = self.complexity.needs_confidence
