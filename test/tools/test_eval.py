@@ -223,6 +223,25 @@ def test_eval_live_replays_a_compressed_bag_as_recorded(tmp_path: Path) -> None:
     assert all(h.frame_id == "cam" for h in got)
 
 
+def test_eval_live_measures_the_pipelined_mode_through_the_node(tmp_path: Path) -> None:
+    """Pipelined labels depend on when frames arrive, so only --live evaluates them; the
+    report carries the node's count of frames its second thread segmented and label ages."""
+    pytest.importorskip("rclpy", reason="rclpy is not installed (make setup installs it)")
+    frames = list(generated_frames((256, 128), count=6))
+    stamps = [1_700_000_000_000_000_000 + i * 200_000_000 for i in range(6)]
+    bags.write_frames(tmp_path / "drive", frames, stamps, frame_id="cam", encoding="jpeg")
+    rc = main([str(tmp_path / "drive"), "--mode", "temporal", "--block-size", "64", "--quiet",
+               "--set", "reuse_granularity=frame", "--set", "pipelined=true",
+               "--set", "max_reuse_frames=0", "--live", "--json", str(tmp_path / "r.json")])
+    assert rc == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["config"]["pipelined"] is True
+    live = report["live"]
+    assert live["frames_with_labels"] >= 3
+    assert live["node_network_runs_pipelined"] >= 1  # frames 200 ms apart: time to finish
+    assert live["node_label_age_max_frames"] >= 1
+
+
 def test_eval_passes_any_engine_mode_through(tmp_path: Path) -> None:
     clip = _tiny_video(tmp_path / "clip.mp4", count=4, size=(256, 128))
     rc = main([str(clip), "--mode", "temporal", "--block-size", "64", "--quiet",
