@@ -211,7 +211,7 @@ class TemporalEngine:
                                           grid.block_size)
             paths = self.policy.decide(distortion, scores, grid.shape)
             if not bool((paths == REUSE).all()):
-                self.blocks.confidence = self.complexity.needs_confidence
+                self.blocks.confidence = False  # whole frames: no blocks to rank by it
                 # the caller may reuse its buffer; the network reads the frame for a while
                 self.background.submit(image_rgb.copy(), None)
                 self._chain = SourceChain()
