@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 KEEP_UP_SHARE = 0.9  # WARN when fewer than this share of the input frames come out
+# values only a temporal-mode node reports (label ages: only where they are tracked)
+TEMPORAL_VALUES = ("cache_misses", "network_runs_pipelined", "label_age_p50_frames",
+                   "label_age_max_frames")
 
 
 def status_name(node: str) -> str:

@@ -36,6 +36,7 @@ from seg_accel_ros.evaluation.offline import Evaluation, FrameSink, RunResult, m
 from seg_accel_ros.evaluation.scoring import FrameOutcome, RunScorer
 from seg_accel_ros.evaluation.sources import EvalSource
 from seg_accel_ros.models.registry import get_spec
+from seg_accel_ros.ros.diagnostics import TEMPORAL_VALUES
 from seg_accel_ros.ros.image_cdr import header_stamp_ns
 from seg_accel_ros.ros.parameters import SPECS
 from seg_accel_ros.tools.live import LivePipeline
@@ -47,8 +48,6 @@ NODE_DIAGNOSTICS = ("frames_received", "frames_processed", "frames_dropped", "fr
                     "frames_rejected", "frames_failed", "inference_p50_ms", "inference_p95_ms",
                     "overhead_p50_ms", "overhead_p95_ms", "wait_p95_ms", "wait_max_ms",
                     "stream_resets")
-# reported by temporal-mode nodes only
-TEMPORAL_DIAGNOSTICS = ("network_runs_pipelined", "label_age_p50_frames", "label_age_max_frames")
 
 
 @dataclass
@@ -264,7 +263,7 @@ def run_live(source: EvalSource, config: EngineConfig, *, max_frames: int | None
         "drop_share_percent": 100.0 * (published - received) / published,
         "replay_rate_factor": rate,
         **{f"node_{k}": _number(last.get(k)) for k in NODE_DIAGNOSTICS},
-        **{f"node_{k}": _number(last[k]) for k in TEMPORAL_DIAGNOSTICS if k in last},
+        **{f"node_{k}": _number(last[k]) for k in TEMPORAL_VALUES if k in last},
         "logs": str(logs),
     }
     resets = _number(last.get("stream_resets"))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seg_accel_ros.ros.diagnostics import status_name
+from seg_accel_ros.ros.diagnostics import TEMPORAL_VALUES, status_name
 from seg_accel_ros.ros.image_cdr import header_stamp_ns
 from seg_accel_ros.tools.live import LivePipeline
 
@@ -151,5 +151,8 @@ def run_node_bench(duration: float = 30.0, rate: float = 30.0, width: int = 1280
         "mailbox_wait_max_ms": num("wait_max_ms"),
         "outputs_received": dict(counts), "logs": str(pipeline.log_dir),
     }
+    for key in TEMPORAL_VALUES:
+        if key in last:
+            report[key] = num(key)
     observer.finish(report, pipeline)
     return report
