@@ -7,7 +7,6 @@ later frames by moving the last labels it has. Its labels then arrive some frame
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
@@ -39,15 +38,15 @@ class SourceChain:
 class BackgroundNetwork:
     """Runs ``compute`` on one frame at a time on its own thread.
 
-    :meth:`submit` returns at once; :meth:`take` gives the result once it is ready, with the
-    frame's tag. Torch and OpenCV release the interpreter lock while they work, so the caller
-    estimates motion while the network runs.
+    :meth:`submit` returns at once; :meth:`take` gives the result once it is ready. Torch and
+    OpenCV release the interpreter lock while they work, so the caller estimates motion while
+    the network runs.
     """
 
     def __init__(self, compute: Callable[[np.ndarray], FrameResult]) -> None:
         self._compute = compute
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: tuple[Future, object] | None = None
+        self._pending: Future | None = None
         self.completed = 0  # results taken
         self.failures = 0  # computations that raised (their frames are not waited for)
 
@@ -56,46 +55,39 @@ class BackgroundNetwork:
         """A frame is being segmented (or is done and not taken yet)."""
         return self._pending is not None
 
-    def submit(self, image_rgb: np.ndarray, tag: object) -> None:
+    def submit(self, image_rgb: np.ndarray) -> None:
         """Segment ``image_rgb`` (which must not change meanwhile) on the worker thread."""
         if self._pending is not None:
             raise RuntimeError("the background network is busy")
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="seg_accel_network")
-        self._pending = (self._pool.submit(self._timed, image_rgb), tag)
-
-    def _timed(self, image_rgb: np.ndarray) -> tuple[FrameResult, float]:
-        t0 = time.perf_counter()
-        result = self._compute(image_rgb)
-        return result, (time.perf_counter() - t0) * 1e3
+        self._pending = self._pool.submit(self._compute, image_rgb)
 
     def wait(self) -> None:
         """Block until the submitted frame is done (:meth:`take` then returns it)."""
         if self._pending is not None:
-            wait([self._pending[0]])
+            wait([self._pending])
 
-    def take(self, block: bool = False) -> tuple[object, FrameResult, float] | None:
-        """(tag, result, wall ms) of the submitted frame once it is done (``block``: wait until
-        it is), else None. A computation that raised is dropped, counted and re-raised."""
-        if self._pending is None:
-            return None
-        future, tag = self._pending
-        if not block and not future.done():
+    def take(self, block: bool = False) -> FrameResult | None:
+        """The submitted frame's result once it is done (``block``: wait until it is), else
+        None. A computation that raised is dropped, counted and re-raised."""
+        future = self._pending
+        if future is None or (not block and not future.done()):
             return None
         self._pending = None
         try:
-            result, ms = future.result()
+            result = future.result()
         except Exception:
             self.failures += 1
             raise
         self.completed += 1
-        return tag, result, ms
+        return result
 
     def cancel(self) -> None:
         """Forget the submitted frame; waits for it to finish (a running network cannot be
         stopped) so that nothing else uses the model meanwhile."""
-        if self._pending is not None:
-            future, _ = self._pending
+        future = self._pending
+        if future is not None:
             self._pending = None
             try:
                 future.result()

@@ -196,7 +196,7 @@ class TemporalEngine:
             self._chain = None  # that frame's labels will not come: go on moving the last
             raise
         if done is not None and self._chain is not None:
-            base, chain = done[1], self._chain
+            base, chain = done, self._chain
             self._chain = None
         else:
             base, chain = prev, SourceChain()
@@ -213,7 +213,7 @@ class TemporalEngine:
             if not bool((paths == REUSE).all()):
                 self.blocks.confidence = False  # whole frames: no blocks to rank by it
                 # the caller may reuse its buffer; the network reads the frame for a while
-                self.background.submit(image_rgb.copy(), None)
+                self.background.submit(image_rgb.copy())
                 self._chain = SourceChain()
         result = FrameResult(labels=labels, path_map=grid.pixel_map(np.full(grid.shape, REUSE)),
                              confidence=confidence, path_mix={"full": 0.0, "low": 0.0,
