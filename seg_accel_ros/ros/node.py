@@ -284,6 +284,7 @@ class SegAccelNode(LifecycleNode):
             self.destroy_publisher(self._diag_pub)
             self._diag_pub = None
         if self._engine is not None:
+            self._engine.reset()  # a pipelined engine's second thread finishes its frame
             thaw_objects()  # the released network's reference cycles become collectable
         self._engine = None
         self._config = None

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
 from ros_harness import FrameSender, diagnostics_of, start_node
 
 from seg_accel_ros.engine.fusion import fusion_path
@@ -145,6 +146,11 @@ def test_pipelined_mode_is_switchable_live_and_reports_label_age(node, probe):
         assert int(values["network_runs_pipelined"]) >= 1
         assert float(values["label_age_max_frames"]) >= 1
         assert float(values["path_reuse"]) > 0.0
+        sender.send(np.roll(img, 40, axis=1), start + 1.0)  # the second thread starts on it
+        # deactivating waits for that frame; activated again, the node labels frames at once
+        assert probe.change_state(NODE, Transition.TRANSITION_DEACTIVATE), node.output()
+        assert probe.change_state(NODE, Transition.TRANSITION_ACTIVATE), node.output()
+        assert sender.send(img, start + 2.0) is not None, node.output()
     finally:
         sender.close()
         for name, value in (("pipelined", False), ("reuse_granularity", "block"),
