@@ -319,6 +319,18 @@ def test_pipelined_reset_and_turning_it_off_wait_for_the_second_thread(model):
     assert not engine.background.busy and out.label_age is not None
 
 
+def test_pipelined_frame_of_a_new_size_is_computed_and_forgets_the_running_one(model):
+    engine = pipelined_engine(model, reuse_threshold=0.0, max_reuse_frames=0)
+    views = pan(2)
+    engine.process(views[0])
+    engine.process(views[1])
+    assert engine.background.busy
+    other = engine.process(scene(128, 192))
+    assert other.labels.shape == (128, 192) and other.label_age == 0
+    assert (block_paths(other) == F).all() and not engine.background.busy
+    np.testing.assert_array_equal(other.labels, DenseEngine(model).process(scene(128, 192)).labels)
+
+
 def test_pipelined_policy_threshold_decides_whether_the_network_runs(model):
     """Frames the policy would REUSE do not start the network."""
     engine = pipelined_engine(model, reuse_threshold=255.0, max_reuse_frames=3,
