@@ -59,14 +59,18 @@ def run_temporal_suite(args: argparse.Namespace) -> dict:
     import torch
 
     from seg_accel_ros.engine.factory import set_cpu_threads
+    from seg_accel_ros.tools.eval import parse_settings
     from seg_accel_ros.tools.temporal_bench import run_temporal_bench
 
+    try:
+        settings = parse_settings(args.set)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if settings.get("pipelined"):
+        raise SystemExit("error: the temporal suite runs frames back to back; measure "
+                         "pipelined through the node (--suite node --set pipelined=true)")
     torch.set_flush_denormal(True)
     set_cpu_threads(args.threads)
-    settings = {}
-    for item in args.set:
-        name, _, value = item.partition("=")
-        settings[name] = float(value) if "." in value else int(value)
     return run_temporal_bench(
         args.models.split(","), Path(args.shared), args.block_size,
         time.process_time if args.cpu_time else time.perf_counter,

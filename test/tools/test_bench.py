@@ -38,3 +38,18 @@ def test_set_items_become_node_parameters_as_written():
         "reuse_granularity": "frame", "reuse_threshold": "8"}
     with pytest.raises(SystemExit, match="NAME=VALUE"):
         node_parameters(["reuse_threshold"])
+
+
+def test_temporal_suite_settings_take_the_engine_fields_types(tmp_path):
+    """``--set`` in the temporal suite is parsed like ``seg_accel_eval --set`` (strings,
+    booleans, numbers by the field's type); pipelined, which needs paced frames, is refused."""
+    out = tmp_path / "temporal.json"
+    assert bench_main(["--suite", "temporal", "--shared", str(tmp_path), "--set",
+                       "reuse_granularity=frame", "--set", "max_reuse_frames=3",
+                       "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["settings"] == {"reuse_granularity": "frame", "max_reuse_frames": 3}
+    assert "skipped" in report  # no CamVid segment or highway clip in that folder
+    for bad, reason in (("pipelined=true", "--suite node"), ("bogus=1", "unknown engine")):
+        with pytest.raises(SystemExit, match=reason):
+            bench_main(["--suite", "temporal", "--shared", str(tmp_path), "--set", bad])
