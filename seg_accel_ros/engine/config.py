@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from seg_accel_ros.engine.temporal_policy import TemporalConfig
+from seg_accel_ros.engine.temporal_policy import PIPELINED_FUSION, TemporalConfig
 
 ENGINE_MODES = ("dense", "blocks", "temporal")
 BLOCK_POLICIES = ("learned", "complexity")
@@ -52,8 +52,7 @@ class EngineConfig:
             raise ValueError("num_threads must be >= 0")
         self.temporal()  # validates the temporal fields
         if self.pipelined and self.low_fusion:
-            raise ValueError("pipelined runs whole frames without LOW blocks: it cannot be "
-                             "combined with low_fusion")
+            raise ValueError(PIPELINED_FUSION)
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
 

@@ -34,7 +34,12 @@ from seg_accel_ros.engine.learned_policy import LinearBlockScorer
 from seg_accel_ros.engine.motion import MotionEstimator, block_distortion
 from seg_accel_ros.engine.policy import ComplexityPolicy
 from seg_accel_ros.engine.result import BlockPath, FrameResult
-from seg_accel_ros.engine.temporal_policy import REUSE, TemporalConfig, TemporalPolicy
+from seg_accel_ros.engine.temporal_policy import (
+    PIPELINED_FUSION,
+    REUSE,
+    TemporalConfig,
+    TemporalPolicy,
+)
 from seg_accel_ros.models.registry import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -201,9 +206,7 @@ class TemporalEngine:
         else:
             base, chain = prev, SourceChain()
             chain.append(sources)
-        age = chain.frames + (base.label_age or 0)
-        labels = chain.moved(base.labels)
-        confidence = chain.moved(base.confidence) if base.confidence is not None else None
+        result = carried_result(base, chain, grid.pixel_map(np.full(grid.shape, REUSE)))
         t1 = time.perf_counter()
         if not self.background.busy:
             assert self._previous_small is not None
@@ -215,14 +218,8 @@ class TemporalEngine:
                 # the caller may reuse its buffer; the network reads the frame for a while
                 self.background.submit(image_rgb.copy())
                 self._chain = SourceChain()
-        result = FrameResult(labels=labels, path_map=grid.pixel_map(np.full(grid.shape, REUSE)),
-                             confidence=confidence, path_mix={"full": 0.0, "low": 0.0,
-                                                              "reuse": 1.0},
-                             label_age=age)
         result.timings_ms = {"network": (t1 - t0) * 1e3,
                              "policy": (time.perf_counter() - t1) * 1e3}
-        result.cache_bytes = labels.nbytes + (confidence.nbytes if confidence is not None
-                                              else 0)
         return result
 
     def segment_whole(self, image_rgb: np.ndarray) -> FrameResult:
@@ -245,8 +242,7 @@ class TemporalEngine:
         else:
             result = self.blocks.process(image_rgb, paths)
             result.label_age = 0
-        result.cache_bytes = result.labels.nbytes + (
-            result.confidence.nbytes if result.confidence is not None else 0)
+            result.cache_bytes = label_maps_bytes(result)
         return result
 
     def _block_frame(self, image_rgb: np.ndarray, paths: np.ndarray,
@@ -270,17 +266,28 @@ def moved_result(previous: FrameResult, motion: MotionField, path_map: np.ndarra
                  ) -> FrameResult:
     """An all-REUSE frame: ``previous``'s labels (and confidence) moved by ``motion``, each
     pixel from the nearest one it came from, as the feature cache moves its pixels."""
-    t0 = time.perf_counter()
     h, w = previous.labels.shape
-    sources = motion_sources(motion, h, w, 1.0, (h, w))
-    labels = previous.labels.ravel().take(sources)
-    confidence = (previous.confidence.ravel().take(sources)
-                  if previous.confidence is not None else None)
-    return FrameResult(labels=labels, path_map=path_map, confidence=confidence,
-                       timings_ms={"network": (time.perf_counter() - t0) * 1e3},
-                       path_mix={"full": 0.0, "low": 0.0, "reuse": 1.0},
-                       label_age=(previous.label_age or 0) + 1)
+    chain = SourceChain()
+    chain.append(motion_sources(motion, h, w, 1.0, (h, w)))
+    return carried_result(previous, chain, path_map)
 
 
-PIPELINED_FUSION = ("pipelined runs whole frames without LOW blocks: it cannot be combined "
-                    "with low_fusion")
+def carried_result(base: FrameResult, chain: SourceChain, path_map: np.ndarray
+                   ) -> FrameResult:
+    """An all-REUSE frame: ``base``'s labels (and confidence) carried over ``chain``'s
+    frames; what the frame keeps for the next is these maps."""
+    t0 = time.perf_counter()
+    labels = chain.moved(base.labels)
+    confidence = chain.moved(base.confidence) if base.confidence is not None else None
+    result = FrameResult(labels=labels, path_map=path_map, confidence=confidence,
+                         timings_ms={"network": (time.perf_counter() - t0) * 1e3},
+                         path_mix={"full": 0.0, "low": 0.0, "reuse": 1.0},
+                         label_age=(base.label_age or 0) + chain.frames)
+    result.cache_bytes = label_maps_bytes(result)
+    return result
+
+
+def label_maps_bytes(result: FrameResult) -> int:
+    """What a frame-granular stream keeps of ``result``: its labels and confidence."""
+    return result.labels.nbytes + (
+        result.confidence.nbytes if result.confidence is not None else 0)

@@ -32,6 +32,8 @@ from seg_accel_ros.engine.result import BlockPath
 
 REUSE, LOW, FULL = int(BlockPath.REUSE), int(BlockPath.LOW), int(BlockPath.FULL)
 REUSE_GRANULARITIES = ("block", "frame")
+PIPELINED_FUSION = ("pipelined runs whole frames without LOW blocks: it cannot be combined "
+                    "with low_fusion")
 
 
 @dataclass(frozen=True)
