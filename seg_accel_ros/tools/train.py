@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from seg_accel_ros.models.registry import get_spec, load_state_dict_file
+from seg_accel_ros.training.consistency import PairBatches, PairCrop, VideoPairs
 from seg_accel_ros.training.data import AugmentedSegmentation, Subset, SyntheticScenes
 from seg_accel_ros.training.loop import (
     TrainConfig,
@@ -52,6 +53,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--freeze-bn", action="store_true",
                    help="fine-tuning: BatchNorm normalises with the starting weights' running "
                         "statistics and does not update them")
+    p.add_argument("--consistency-video", type=Path, nargs="+", default=(), metavar="VIDEO",
+                   help="unlabelled driving clips: pairs of frames 1-2 apart, with their optical "
+                        "flow, for the temporal consistency loss")
+    p.add_argument("--consistency-weight", type=float, default=30.0,
+                   help="weight of the temporal consistency loss (with --consistency-video): "
+                        "each frame's class probabilities against the earlier frame's, moved "
+                        "by the flow")
+    p.add_argument("--consistency-batch", type=int, default=2, help="video pairs per step")
+    p.add_argument("--consistency-crop", type=int, nargs=2, default=(320, 448),
+                   metavar=("H", "W"))
     p.add_argument("--workers", type=int, default=2, help="data loader worker processes")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--seed", type=int, default=0)
@@ -117,6 +128,20 @@ def load_data(args: argparse.Namespace) -> tuple[Sequence, Sequence | None]:
     return train, val
 
 
+def load_pairs(args: argparse.Namespace) -> PairBatches | None:
+    """The consistency loss's video pairs, or None without ``--consistency-video``."""
+    if not args.consistency_video:
+        return None
+    try:
+        pairs = VideoPairs.from_files(args.consistency_video)
+    except ValueError as exc:
+        raise SystemExit(f"--consistency-video: {exc}") from exc
+    print(f"consistency: {len(pairs)} frame pairs from {len(args.consistency_video)} clip(s)",
+          flush=True)
+    return PairBatches(pairs, PairCrop(crop=tuple(args.consistency_crop)),
+                       args.consistency_batch, args.seed)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_flush_denormal(True)
@@ -131,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True
     train, val = load_data(args)
+    pairs = load_pairs(args)
     transform = TrainTransform(crop=tuple(args.crop), scale_range=tuple(args.scale))
     train_set = AugmentedSegmentation(train, transform, seed=args.seed)
     config = TrainConfig(
@@ -142,14 +168,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_steps=args.max_steps, log_every=args.log_every,
         checkpoint_every_s=args.checkpoint_every * 60, amp=not args.no_amp,
         low_weight=args.low_weight, freeze_bn=args.freeze_bn,
+        consistency_weight=args.consistency_weight if pairs is not None else 0.0,
         validate_at_start=args.init is not None,
         extra={"model": args.model, "crop": list(args.crop), "scale": list(args.scale),
                "loss": args.loss, "data": args.data, "subset": args.subset,
+               "consistency_video": [str(v) for v in args.consistency_video],
                "init": str(args.init) if args.init else None, "argv": list(argv or sys.argv[1:])},
     )
     trainer = Trainer(model, train_set, build_loss(args.loss).to(device), spec.preprocessing,
                       config, args.out, device, val_samples=val, num_classes=spec.num_classes,
-                      export_path=args.export, stream=sys.stdout)
+                      export_path=args.export, stream=sys.stdout, pairs=pairs)
     if args.resume is not None:
         resumed = trainer.resume(args.resume or None)
         if not resumed and args.resume:

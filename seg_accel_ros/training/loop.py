@@ -21,6 +21,7 @@ from seg_accel_ros.evaluation.metrics import ConfusionMatrix
 from seg_accel_ros.models.classes import CAMVID_IGNORE_INDEX
 from seg_accel_ros.models.preprocessing import Preprocessing
 from seg_accel_ros.training.checkpoint import export_weights, load_checkpoint, save_checkpoint
+from seg_accel_ros.training.consistency import PairBatches, consistency_loss
 from seg_accel_ros.training.schedule import lr_factor, set_lr, training_progress
 
 
@@ -44,6 +45,7 @@ class TrainConfig:
     checkpoint_every_s: float = 300.0
     amp: bool = True  # fp16 autocast on CUDA (ignored on CPU)
     low_weight: float = 0.0  # weight of the LOW-path loss (see :func:`low_path_logits`)
+    consistency_weight: float = 0.0  # weight of the video pairs' temporal consistency loss
     freeze_bn: bool = False  # fine-tuning: BatchNorm keeps the starting running statistics
     validate_at_start: bool = False  # fine-tuning: the starting weights set the bar to beat
     extra: dict[str, Any] = field(default_factory=dict)  # recorded in checkpoints and the log
@@ -137,14 +139,19 @@ class StepRunner:
     networks with the block execution for the same reason). ``freeze_bn`` normalises with
     the starting running statistics and leaves them alone: small fine-tuning batches, half of
     them at half resolution, would otherwise move statistics the full-resolution path relies on.
+    With ``pairs`` and ``consistency_weight`` > 0 each step also takes that share of the
+    temporal consistency loss on video batch ``step`` (training/consistency.py).
     """
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                  preprocessing: Preprocessing, device: torch.device, amp: bool = True,
-                 low_weight: float = 0.0, freeze_bn: bool = False) -> None:
+                 low_weight: float = 0.0, freeze_bn: bool = False,
+                 pairs: PairBatches | None = None, consistency_weight: float = 0.0) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.preprocessing, self.device = preprocessing, device
         self.low_weight, self.freeze_bn = low_weight, freeze_bn
+        self.pairs = pairs if consistency_weight > 0 else None
+        self.consistency_weight = consistency_weight
         self.cuda = device.type == "cuda"
         self.amp = amp and self.cuda
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -161,7 +168,7 @@ class StepRunner:
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.eval()
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, step: int = 0) -> float:
         self.train_mode()
         x = self.prepare(images)
         y = labels.to(self.device, non_blocking=True)
@@ -172,6 +179,11 @@ class StepRunner:
         loss = self.loss_fn(logits.float(), y)
         if low is not None:
             loss = loss + self.low_weight * self.loss_fn(low.float(), y)
+        if self.pairs is not None:
+            current, previous, grid, valid = self.pairs.batch(step)
+            with autocast:
+                now, before = self.model(self.prepare(current)), self.model(self.prepare(previous))
+            loss = loss + self.consistency_weight * consistency_loss(now, before, grid, valid)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -212,7 +224,7 @@ class Trainer:
                  preprocessing: Preprocessing, config: TrainConfig, out_dir: str | Path,
                  device: torch.device, val_samples: Sequence | None = None,
                  num_classes: int = 11, export_path: str | Path | None = None,
-                 stream: TextIO | None = None) -> None:
+                 stream: TextIO | None = None, pairs: PairBatches | None = None) -> None:
         self.model, self.train_set, self.config = model, train_set, config
         self.device, self.val_samples, self.num_classes = device, val_samples, num_classes
         self.preprocessing = preprocessing
@@ -220,10 +232,13 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.export_path = Path(export_path) if export_path else None
         self.log = JsonlLog(self.out_dir / "log.jsonl", stream)
+        if config.consistency_weight > 0 and pairs is None:
+            raise ValueError("a consistency weight needs video pairs to apply it to")
         self.optimizer = build_optimizer(model, config.lr, config.encoder_lr_ratio,
                                          config.weight_decay)
         self.step_runner = StepRunner(model, loss_fn, self.optimizer, preprocessing, device,
-                                      config.amp, config.low_weight, config.freeze_bn)
+                                      config.amp, config.low_weight, config.freeze_bn,
+                                      pairs, config.consistency_weight)
         self.steps_per_epoch = len(train_set) // config.batch_size
         if self.steps_per_epoch == 0:
             raise ValueError(f"batch size {config.batch_size} > {len(train_set)} training samples")
@@ -327,7 +342,7 @@ class Trainer:
             for images, labels in loader:
                 factor = lr_factor(self.progress(), cfg.schedule, cfg.warmup)
                 set_lr(self.optimizer, factor)
-                loss = self.step_runner(images, labels)
+                loss = self.step_runner(images, labels, self.step)
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"loss is {loss} at step {self.step}")
                 self.step += 1
