@@ -43,9 +43,13 @@ def trusted_flow(current_grey: np.ndarray, previous_grey: np.ndarray, dis: cv2.D
     source = pixel_positions(h, w) + back
     returned = cv2.remap(forth, source[..., 0], source[..., 1], cv2.INTER_LINEAR)
     error = np.linalg.norm(back + returned, axis=-1)
-    inside = ((source[..., 0] >= 0) & (source[..., 0] <= w - 1)
-              & (source[..., 1] >= 0) & (source[..., 1] <= h - 1))
-    return back, inside & (error < max_error)
+    return back, lands_inside(source, h, w) & (error < max_error)
+
+
+def lands_inside(source: np.ndarray, height: int, width: int) -> np.ndarray:
+    """H x W bool: which (x, y) source positions lie within a ``height`` x ``width`` frame."""
+    x, y = source[..., 0], source[..., 1]
+    return (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
 
 
 def read_video(path: str | Path, max_frames: int | None = None) -> list[np.ndarray]:
@@ -128,8 +132,7 @@ class PairCrop:
         flow = cut(pair.flow.astype(np.float32)) * stretch
         valid = cut(pair.valid.astype(np.uint8), cv2.INTER_NEAREST) > 0
         source = pixel_positions(height, width) + flow
-        valid &= ((source[..., 0] >= 0) & (source[..., 0] <= width - 1)
-                  & (source[..., 1] >= 0) & (source[..., 1] <= height - 1))
+        valid &= lands_inside(source, height, width)
         grid = source / np.array([width - 1, height - 1], np.float32) * 2 - 1
         if self.flip and rng.random() < 0.5:
             current, previous, valid = current[:, ::-1], previous[:, ::-1], valid[:, ::-1]
