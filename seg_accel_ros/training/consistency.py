@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import cv2
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from seg_accel_ros.engine.motion import pixel_positions
+from seg_accel_ros.frame_sources import video_frames
 
 
 @dataclass(frozen=True)
@@ -54,14 +56,10 @@ def lands_inside(source: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def read_video(path: str | Path, max_frames: int | None = None) -> list[np.ndarray]:
     """All frames (RGB) of a video file; a clear error when it cannot be read."""
-    capture = cv2.VideoCapture(str(path))
-    frames: list[np.ndarray] = []
-    while max_frames is None or len(frames) < max_frames:
-        ok, bgr = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    capture.release()
+    try:
+        frames = list(islice(video_frames(path), max_frames))
+    except FileNotFoundError:
+        frames = []
     if len(frames) < 2:
         raise ValueError(f"{path}: fewer than two frames could be read")
     return frames
