@@ -28,7 +28,7 @@ from seg_accel_ros.training.loop import (
     seed_everything,
 )
 from seg_accel_ros.training.losses import build_loss
-from seg_accel_ros.training.transforms import TrainTransform
+from seg_accel_ros.training.transforms import ColorJitter, TrainTransform
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -63,6 +63,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--consistency-batch", type=int, default=2, help="video pairs per step")
     p.add_argument("--consistency-crop", type=int, nargs=2, default=(320, 448),
                    metavar=("H", "W"))
+    p.add_argument("--color-jitter", type=float, default=0.0, metavar="S",
+                   help="random brightness, contrast and saturation factors in [1-S, 1+S] and "
+                        "gamma in [1-S/2, 1+S/2], for CamVid crops and video pairs alike")
+    p.add_argument("--exposure-change", type=float, default=0.0, metavar="E",
+                   help="with --color-jitter: the earlier frame of a video pair is up to a "
+                        "factor 1+-E brighter or darker than the later one")
     p.add_argument("--workers", type=int, default=2, help="data loader worker processes")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--seed", type=int, default=0)
@@ -138,8 +144,20 @@ def load_pairs(args: argparse.Namespace) -> PairBatches | None:
         raise SystemExit(f"--consistency-video: {exc}") from exc
     print(f"consistency: {len(pairs)} frame pairs from {len(args.consistency_video)} clip(s)",
           flush=True)
-    return PairBatches(pairs, PairCrop(crop=tuple(args.consistency_crop)),
-                       args.consistency_batch, args.seed)
+    try:
+        crop = PairCrop(crop=tuple(args.consistency_crop), color=color_jitter(args),
+                        exposure=args.exposure_change)
+    except ValueError as exc:
+        raise SystemExit(f"--exposure-change: {exc}") from exc
+    return PairBatches(pairs, crop, args.consistency_batch, args.seed)
+
+
+def color_jitter(args: argparse.Namespace) -> ColorJitter | None:
+    """The ``--color-jitter`` augmentation, or None when it is 0."""
+    try:
+        return ColorJitter.of_strength(args.color_jitter) if args.color_jitter else None
+    except ValueError as exc:
+        raise SystemExit(f"--color-jitter: {exc}") from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.backends.cudnn.benchmark = True
     train, val = load_data(args)
     pairs = load_pairs(args)
-    transform = TrainTransform(crop=tuple(args.crop), scale_range=tuple(args.scale))
+    transform = TrainTransform(crop=tuple(args.crop), scale_range=tuple(args.scale),
+                               color=color_jitter(args))
     train_set = AugmentedSegmentation(train, transform, seed=args.seed)
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -171,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         consistency_weight=args.consistency_weight if pairs is not None else 0.0,
         validate_at_start=args.init is not None,
         extra={"model": args.model, "crop": list(args.crop), "scale": list(args.scale),
-               "loss": args.loss, "data": args.data, "subset": args.subset,
+               "loss": args.loss, "color_jitter": args.color_jitter,
+               "exposure_change": args.exposure_change, "data": args.data, "subset": args.subset,
                "consistency_video": [str(v) for v in args.consistency_video],
                "init": str(args.init) if args.init else None, "argv": list(argv or sys.argv[1:])},
     )

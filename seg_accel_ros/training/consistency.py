@@ -11,7 +11,7 @@ optical flow, wherever that flow can be trusted.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from seg_accel_ros.engine.motion import pixel_positions
 from seg_accel_ros.frame_sources import video_frames
+from seg_accel_ros.training.transforms import ColorJitter
 
 
 @dataclass(frozen=True)
@@ -104,12 +105,20 @@ class PairCrop:
     """The same random scale, crop and flip for both frames of a pair, and the flow as a
     ``grid_sample`` grid (normalised source positions in the crop) with its valid mask.
 
-    Pixels whose source falls outside the crop are not valid.
+    Pixels whose source falls outside the crop are not valid. With ``color`` both frames get
+    the same colour jitter, and the previous frame's brightness then differs from the current's
+    by a factor within ``1 +- exposure`` (a camera's exposure changing between frames).
     """
 
     crop: tuple[int, int] = (320, 448)
     scale_range: tuple[float, float] = (1.0, 1.4)
     flip: bool = True
+    color: ColorJitter | None = None
+    exposure: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.exposure < 1.0:
+            raise ValueError(f"exposure must be in [0, 1), got {self.exposure}")
 
     def __call__(self, pair: FramePair, rng: np.random.Generator
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -126,6 +135,11 @@ class PairCrop:
                                                                      x0:x0 + width]
 
         current, previous = cut(pair.current), cut(pair.previous)
+        if self.color is not None:
+            change = self.color.sample(rng)
+            step = float(rng.uniform(1 - self.exposure, 1 + self.exposure))
+            current = change(current)
+            previous = replace(change, brightness=change.brightness * step)(previous)
         stretch = np.array([size[0] / w, size[1] / h], np.float32)
         flow = cut(pair.flow.astype(np.float32)) * stretch
         valid = cut(pair.valid.astype(np.uint8), cv2.INTER_NEAREST) > 0

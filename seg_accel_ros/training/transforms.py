@@ -1,4 +1,5 @@
-"""Training augmentation: random scale, pad, random crop, horizontal flip (NumPy / OpenCV)."""
+"""Training augmentation: random scale, pad, random crop, horizontal flip, colour jitter
+(NumPy / OpenCV)."""
 
 from __future__ import annotations
 
@@ -56,13 +57,68 @@ def random_hflip(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator
 
 
 @dataclass(frozen=True)
+class ColorChange:
+    """One photometric change: brightness and contrast factors, saturation factor, gamma."""
+
+    brightness: float = 1.0
+    contrast: float = 1.0
+    saturation: float = 1.0
+    gamma: float = 1.0
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """The changed HxWx3 uint8 RGB image (contrast about its mean grey level)."""
+        luma = np.array([0.299, 0.587, 0.114], np.float32)
+        x = image.astype(np.float32) * (self.brightness / 255.0)
+        mean = float((x @ luma).mean())
+        x = (x - mean) * self.contrast + mean
+        grey = (x @ luma)[..., None]
+        x = grey + (x - grey) * self.saturation
+        x = np.clip(x, 0.0, 1.0) ** self.gamma
+        return (x * 255.0 + 0.5).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class ColorJitter:
+    """Random brightness, contrast and saturation factors in ``[1 - s, 1 + s]`` and gamma in
+    ``[1 - gamma, 1 + gamma]``.
+
+    CamVid was filmed with one camera on dark asphalt; without this a network ties classes to
+    that look and mislabels, and flickers on, the bright concrete of other clips.
+    """
+
+    brightness: float = 0.0
+    contrast: float = 0.0
+    saturation: float = 0.0
+    gamma: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("brightness", "contrast", "saturation", "gamma"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} jitter must be in [0, 1), got {getattr(self, name)}")
+
+    @classmethod
+    def of_strength(cls, strength: float) -> ColorJitter:
+        """Brightness, contrast and saturation ``strength``, gamma half of it."""
+        return cls(strength, strength, strength, strength / 2)
+
+    def sample(self, rng: np.random.Generator) -> ColorChange:
+        def factor(spread: float) -> float:
+            return float(rng.uniform(1 - spread, 1 + spread)) if spread else 1.0
+
+        return ColorChange(factor(self.brightness), factor(self.contrast),
+                           factor(self.saturation), factor(self.gamma))
+
+
+@dataclass(frozen=True)
 class TrainTransform:
-    """Random scale in ``scale_range``, pad, random ``crop`` (H, W), random horizontal flip."""
+    """Random scale in ``scale_range``, pad, random ``crop`` (H, W), random horizontal flip,
+    then ``color`` jitter (none by default)."""
 
     crop: tuple[int, int] = (384, 384)
     scale_range: tuple[float, float] = (0.5, 2.0)
     flip: bool = True
     ignore_index: int = CAMVID_IGNORE_INDEX
+    color: ColorJitter | None = None
 
     def __call__(self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -73,6 +129,8 @@ class TrainTransform:
         image, labels = random_crop(image, labels, height, width, rng)
         if self.flip:
             image, labels = random_hflip(image, labels, rng)
+        if self.color is not None:
+            image = self.color.sample(rng)(image)
         return image, labels
 
 

@@ -25,6 +25,7 @@ from seg_accel_ros.training.consistency import (
 )
 from seg_accel_ros.training.loop import StepRunner
 from seg_accel_ros.training.losses import build_loss
+from seg_accel_ros.training.transforms import ColorJitter
 from test.scenes import scene
 
 DX, DY = 3, 2  # the camera moves so that current pixel (y, x) shows previous (y + DY, x + DX)
@@ -77,6 +78,31 @@ def test_crop_moves_the_flow_with_the_pixels() -> None:
                                    rtol=0)
         assert not valid[:, -DX:].all() or not valid[:, :DX].all()  # sources outside the crop
     assert flips == {True, False}
+
+
+def test_crop_jitters_both_frames_alike_up_to_the_exposure_change() -> None:
+    pair = _exact_pair()
+    plain = PairCrop(crop=(64, 96), scale_range=(1.0, 1.0), flip=False)
+    same = PairCrop(crop=(64, 96), scale_range=(1.0, 1.0), flip=False,
+                    color=ColorJitter(brightness=0.5))
+    exposed = PairCrop(crop=(64, 96), scale_range=(1.0, 1.0), flip=False,
+                       color=ColorJitter(brightness=0.5), exposure=0.2)
+    def brightness(frames: tuple[torch.Tensor, ...]) -> tuple[float, float]:
+        return frames[0].float().mean().item(), frames[1].float().mean().item()
+
+    steps = []
+    for seed in range(6):
+        base = plain(pair, np.random.default_rng(seed))
+        out = same(pair, np.random.default_rng(seed))
+        torch.testing.assert_close(out[2], base[2])  # the flow is not touched
+        ratios = np.divide(brightness(out), brightness(base))
+        assert ratios[0] == pytest.approx(ratios[1], abs=0.02) and abs(ratios[0] - 1) > 0.01
+        shifted = np.divide(brightness(exposed(pair, np.random.default_rng(seed))),
+                            brightness(base))
+        steps.append(shifted[1] / shifted[0])
+    assert all(0.78 < s < 1.22 for s in steps) and np.ptp(steps) > 0.05
+    with pytest.raises(ValueError, match="exposure"):
+        PairCrop(exposure=1.5)
 
 
 def test_consistency_loss_is_zero_for_predictions_that_follow_the_motion() -> None:
@@ -171,3 +197,12 @@ def test_train_tool_takes_consistency_clips(tmp_path: Path) -> None:
     assert [e["step"] for e in events if e["event"] == "train"][-1] == 2
     with pytest.raises(SystemExit, match="consistency-video"):
         main([*common, "--consistency-video", str(tmp_path / "missing.mp4")])
+    assert main([*common, "--consistency-video", str(video), "--consistency-crop", "64", "96",
+                 "--color-jitter", "0.3", "--exposure-change", "0.05"]) == 0
+    start = [e for e in map(json.loads, (out / "log.jsonl").read_text().splitlines())
+             if e["event"] == "start"][-1]
+    assert start["config"]["extra"]["color_jitter"] == 0.3
+    with pytest.raises(SystemExit, match="color-jitter"):
+        main([*common, "--color-jitter", "1.5"])
+    with pytest.raises(SystemExit, match="exposure-change"):
+        main([*common, "--consistency-video", str(video), "--exposure-change", "2"])

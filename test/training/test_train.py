@@ -23,7 +23,7 @@ from seg_accel_ros.training.loop import (
 )
 from seg_accel_ros.training.losses import OhemCrossEntropy, build_loss, enet_class_weights
 from seg_accel_ros.training.schedule import lr_factor, training_progress
-from seg_accel_ros.training.transforms import TrainTransform, pad_to
+from seg_accel_ros.training.transforms import ColorChange, ColorJitter, TrainTransform, pad_to
 
 torch.set_flush_denormal(True)
 limit_opencv_threads()
@@ -53,6 +53,43 @@ def test_transform_shapes_and_determinism() -> None:
     assert a[0].shape == (64, 80, 3) and a[1].shape == (64, 80)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     assert set(np.unique(a[1])) <= set(range(12))
+
+
+def test_color_change_scales_brightness_contrast_saturation_and_gamma() -> None:
+    ramp = np.arange(0, 200, 10, dtype=np.uint8)
+    image = np.stack([ramp + 40, ramp, ramp // 2], -1)[None].repeat(8, 0)  # coloured greys
+    assert np.array_equal(ColorChange()(image), image)
+    brighter = ColorChange(brightness=1.2)(image).astype(int)
+    np.testing.assert_allclose(brighter, np.clip(np.round(image * 1.2), 0, 255), atol=1)
+    flat = ColorChange(contrast=0.0)(image)
+    assert np.ptp(flat.astype(int) @ [299, 587, 114]) < 3 * 1000  # one grey level, +-rounding
+    grey = ColorChange(saturation=0.0)(image).astype(int)
+    assert (np.ptp(grey, axis=-1) <= 1).all()
+    darker = ColorChange(gamma=1.5)(image).astype(int)
+    assert (darker <= image.astype(int) + 1).all() and darker.mean() < image.mean() - 5
+
+
+def test_color_jitter_samples_within_its_ranges_and_rejects_bad_ones() -> None:
+    jitter = ColorJitter.of_strength(0.4)
+    changes = [jitter.sample(np.random.default_rng(i)) for i in range(200)]
+    for name, spread in (("brightness", 0.4), ("contrast", 0.4), ("saturation", 0.4),
+                         ("gamma", 0.2)):
+        values = np.array([getattr(c, name) for c in changes])
+        assert values.min() >= 1 - spread and values.max() <= 1 + spread
+        assert values.max() - values.min() > spread  # it does vary
+    assert ColorJitter().sample(np.random.default_rng(0)) == ColorChange()
+    with pytest.raises(ValueError, match="brightness"):
+        ColorJitter(brightness=1.0)
+
+
+def test_transform_jitters_the_image_colours_only() -> None:
+    image, labels = SyntheticScenes(count=1, size=(90, 120))[0]
+    plain = TrainTransform(crop=(64, 80))
+    jittered = TrainTransform(crop=(64, 80), color=ColorJitter.of_strength(0.5))
+    a, b = plain(image, labels, np.random.default_rng(3)), jittered(image, labels,
+                                                                     np.random.default_rng(3))
+    assert np.array_equal(a[1], b[1])
+    assert a[0].shape == b[0].shape and not np.array_equal(a[0], b[0])
 
 
 def test_pad_uses_ignore_label() -> None:
