@@ -35,6 +35,7 @@ class EngineConfig:
     reuse_granularity: str = TemporalConfig.reuse_granularity
     low_fusion: bool = False  # temporal: LOW blocks fused with moved FULL output (trained)
     pipelined: bool = TemporalConfig.pipelined
+    reuse_drift_budget: float = TemporalConfig.reuse_drift_budget
 
     def __post_init__(self) -> None:
         if self.mode not in ENGINE_MODES:
@@ -62,4 +63,5 @@ class EngineConfig:
             reuse_threshold=self.reuse_threshold, full_fraction=self.full_fraction,
             keyframe_interval=self.keyframe_interval, max_reuse_frames=self.max_reuse_frames,
             target_latency_ms=self.target_latency_ms, motion_downscale=self.motion_downscale,
-            reuse_granularity=self.reuse_granularity, pipelined=self.pipelined)
+            reuse_granularity=self.reuse_granularity, pipelined=self.pipelined,
+            reuse_drift_budget=self.reuse_drift_budget)

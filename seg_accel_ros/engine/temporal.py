@@ -238,11 +238,16 @@ class TemporalEngine:
         self.blocks.confidence = self.complexity.needs_confidence and (
             self.policy.effective[1] < 1.0)
         if prev is not None and motion is not None and bool((paths == BlockPath.REUSE).all()):
-            result = moved_result(prev, motion, grid.pixel_map(paths))
-        else:
-            result = self.blocks.process(image_rgb, paths)
-            result.label_age = 0
-            result.cache_bytes = label_maps_bytes(result)
+            return moved_result(prev, motion, grid.pixel_map(paths))
+        result = self.blocks.process(image_rgb, paths)
+        result.label_age = 0
+        result.cache_bytes = label_maps_bytes(result)
+        if prev is not None and motion is not None and self.policy.measures_drift:
+            t0 = time.perf_counter()
+            carried = moved_result(prev, motion, grid.pixel_map(paths)).labels
+            self.policy.observe_drift(float(np.mean(carried != result.labels)),
+                                      (prev.label_age or 0) + 1)
+            result.timings_ms["drift"] = (time.perf_counter() - t0) * 1e3
         return result
 
     def _block_frame(self, image_rgb: np.ndarray, paths: np.ndarray,

@@ -15,9 +15,15 @@ It combines, in this order of precedence:
 
 With ``reuse_granularity = "frame"`` REUSE is decided for the whole frame: every block is
 REUSEd when the frame's mean distortion is below the threshold (and the frame's REUSE streak
-allows it), none otherwise. Where the block machinery's fixed cost per frame is as large as
-the work a partly REUSEd frame saves (small frames on a CPU), a frame that is either all
-REUSE (no network at all) or computed as a whole is the faster schedule.
+allows it), none otherwise. With ``reuse_drift_budget`` > 0 each computed frame also measures
+how far the labels REUSE would have shown have drifted from the network's (the share of pixels
+that differ, per frame carried), and the next REUSE run lasts only as many frames as keep
+that drift within the budget: short runs where the network's labels change from frame to
+frame, long ones (up to ``max_reuse_frames``) where they hold.
+
+Where the block machinery's fixed cost per frame is as large as the work a partly REUSEd
+frame saves (small frames on a CPU), a frame that is either all REUSE (no network at all) or
+computed as a whole is the faster schedule.
 """
 
 from __future__ import annotations
@@ -48,9 +54,10 @@ class TemporalConfig:
     motion_downscale: int = 4  # optical flow on the frame downscaled this many times
     reuse_granularity: str = "block"  # REUSE per block, or for the whole frame ("frame")
     pipelined: bool = False  # frame granularity: the network runs on a second thread
+    reuse_drift_budget: float = 0.0  # frame granularity: > 0 bounds REUSE runs by measured drift
 
     def __post_init__(self) -> None:
-        for name in ("reuse_threshold", "target_latency_ms"):
+        for name in ("reuse_threshold", "target_latency_ms", "reuse_drift_budget"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -65,6 +72,12 @@ class TemporalConfig:
         if self.reuse_granularity not in REUSE_GRANULARITIES:
             raise ValueError(f"reuse_granularity must be one of {REUSE_GRANULARITIES}, "
                              f"got {self.reuse_granularity!r}")
+        if self.reuse_drift_budget > 1:
+            raise ValueError("reuse_drift_budget is a share of pixels: at most 1, got "
+                             f"{self.reuse_drift_budget}")
+        if self.reuse_drift_budget > 0 and self.reuse_granularity != "frame":
+            raise ValueError("reuse_drift_budget needs reuse_granularity 'frame' (it sets "
+                             "how long whole frames are REUSEd)")
         if self.pipelined and self.reuse_granularity != "frame":
             raise ValueError("pipelined needs reuse_granularity 'frame' (the network runs "
                              "on whole frames on its own thread)")
@@ -103,6 +116,7 @@ class TemporalPolicy:
         """A new stream: the next frame is a keyframe."""
         self._since_keyframe: int | None = None
         self._streak: np.ndarray | None = None
+        self._run_limit: int | None = None  # from the measured drift (reuse_drift_budget)
 
     def set(self, **changes: float | int) -> None:
         """Change thresholds from the next frame on (validated like the config)."""
@@ -123,6 +137,32 @@ class TemporalPolicy:
         """Feed back one frame's measured latency (used when a target is set)."""
         self.controller.update(latency_ms, self.config.target_latency_ms)
 
+    @property
+    def measures_drift(self) -> bool:
+        """Whether computed frames should report their drift (:meth:`observe_drift`)."""
+        return self.config.reuse_drift_budget > 0
+
+    def observe_drift(self, share: float, frames: int) -> None:
+        """Feed back a computed frame's drift: the ``share`` of its pixels where the labels
+        carried over ``frames`` frames differ from the network's. The next REUSE run is as
+        long as keeps ``frames``-proportional drift within the budget."""
+        if not self.measures_drift or frames < 1:
+            return
+        per_frame = share / frames
+        limit = self.config.max_reuse_frames
+        if per_frame > 0:
+            limit = min(limit, math.floor(self.config.reuse_drift_budget / per_frame))
+        self._run_limit = limit
+
+    @property
+    def reuse_run_limit(self) -> int:
+        """The longest REUSE streak allowed now: ``max_reuse_frames``, or less where the
+        measured drift asks for it."""
+        c = self.config
+        if self._run_limit is None or not self.measures_drift:
+            return c.max_reuse_frames
+        return min(c.max_reuse_frames, self._run_limit)
+
     def next_is_all_full(self) -> bool:
         """Whether the next frame runs every block FULL whatever its distortion: a keyframe
         is due, or every block's REUSE streak is at its bound and every computed block runs
@@ -131,6 +171,8 @@ class TemporalPolicy:
         if (self._since_keyframe is None or self._streak is None
                 or self._since_keyframe + 1 >= c.keyframe_interval):
             return True
+        if self.measures_drift:  # a computed frame measures its drift: it needs the motion
+            return False
         return (int(self._streak.min()) >= c.max_reuse_frames
                 and round(self.effective[1] * self._streak.size) >= self._streak.size)
 
@@ -159,7 +201,7 @@ class TemporalPolicy:
         threshold, full_fraction = self.effective
         if c.reuse_granularity == "frame":
             whole = (float(distortion.mean()) < threshold
-                     and int(self._streak.max()) < c.max_reuse_frames)
+                     and int(self._streak.max()) < self.reuse_run_limit)
             reuse = np.full(shape, whole)
         else:
             reuse = (distortion < threshold) & (self._streak < c.max_reuse_frames)

@@ -112,6 +112,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("pipelined", False, "Temporal mode with reuse_granularity 'frame': answer every "
               "frame at once with the latest labels moved to it while the network segments "
               "frames on a second thread (latency of a REUSE frame; labels some frames old)."),
+    ParamSpec("reuse_drift_budget", 0.0, "Temporal mode with reuse_granularity 'frame': > 0 "
+              "lets each computed frame measure how far REUSE's labels drifted from the "
+              "network's (share of pixels per frame carried) and makes the next REUSE run only "
+              "as long as keeps that drift within this share (at most max_reuse_frames); 0: "
+              "runs of max_reuse_frames.", min_value=0.0, max_value=1.0),
     ParamSpec("motion_downscale", 4, "Temporal mode: optical flow runs on the frame "
               "downscaled this many times.", min_value=1, max_value=32),
     ParamSpec("low_fusion", False, "Temporal mode: fuse LOW blocks with the moved output of "
@@ -146,7 +151,7 @@ SPECS: Mapping[str, ParamSpec] = {p.name: p for p in PARAMS}
 # Temporal-mode parameters, passed to the engine as they are and tunable while running.
 TEMPORAL_RUNTIME = ("reuse_threshold", "keyframe_interval", "max_reuse_frames",
                     "target_latency_ms", "motion_downscale", "low_fusion",
-                    "reuse_granularity", "pipelined")
+                    "reuse_granularity", "pipelined", "reuse_drift_budget")
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,7 @@ class NodeConfig:
     motion_downscale: int
     reuse_granularity: str
     pipelined: bool
+    reuse_drift_budget: float
     low_fusion: bool
     input_transport: str
     qos_reliability: str
@@ -194,6 +200,7 @@ class NodeConfig:
         kwargs["warmup_size"] = tuple(kwargs["warmup_size"])  # type: ignore[arg-type]
         kwargs["diagnostics_period"] = float(kwargs["diagnostics_period"])  # type: ignore[arg-type]
         kwargs["color_alpha"] = float(kwargs["color_alpha"])  # type: ignore[arg-type]
-        for name in ("full_fraction", "reuse_threshold", "target_latency_ms"):
+        for name in ("full_fraction", "reuse_threshold", "target_latency_ms",
+                     "reuse_drift_budget"):
             kwargs[name] = float(kwargs[name])  # type: ignore[arg-type]
         return cls(**kwargs)  # type: ignore[arg-type]

@@ -149,6 +149,27 @@ def test_frames_that_must_be_computed_skip_motion_estimation(model):
     assert engine.motion.calls == 4  # the REUSE frames only
 
 
+def test_reuse_runs_shorten_where_the_labels_drift_and_lengthen_where_they_hold(model):
+    """Identical frames keep their labels: REUSE runs of max_reuse_frames. Frames alternating
+    between two scenes make REUSE's labels wrong: each computed frame measures that drift and
+    the next frames are computed, until the labels hold again."""
+    engine = frame_engine(model, reuse_threshold=255.0, max_reuse_frames=3,
+                          keyframe_interval=1000, full_fraction=1.0, reuse_drift_budget=0.05)
+    a, b = scene(seed=0), scene(seed=1)
+    dense_b = DenseEngine(model).process(b).labels
+    assert np.mean(DenseEngine(model).process(a).labels != dense_b) > 0.2
+    frames = [a] * 8 + [b, a] * 4 + [a] * 6
+
+    kinds = ""
+    for frame in frames:
+        result = engine.process(frame.copy())
+        kinds += "R" if (block_paths(result) == R).all() else "C"
+        assert "drift" in result.timings_ms or kinds[-1] == "R" or len(kinds) == 1
+    assert kinds[:8] == "CRRRCRRR"
+    assert kinds[8:16] == "CCCCCCCC"  # a's labels carried to b drift: every frame computed
+    assert kinds[16:] == "CRRRCR"  # a after a: no drift, runs of max_reuse_frames again
+
+
 def _maps_bytes(result) -> int:
     return result.labels.nbytes + (0 if result.confidence is None else result.confidence.nbytes)
 
