@@ -176,6 +176,9 @@ class TemporalEngine:
             result = self._frame_granular(image_rgb, paths, grid, prev, motion)
         else:
             result = self._block_frame(image_rgb, paths, motion, scores)
+        if (self.policy.measures_drift and prev is not None and motion is not None
+                and not bool((paths == REUSE).all())):
+            self._observe_drift(result, prev, motion)
         t3 = time.perf_counter()
         self._previous_small = small
         self._previous = result
@@ -242,13 +245,16 @@ class TemporalEngine:
         result = self.blocks.process(image_rgb, paths)
         result.label_age = 0
         result.cache_bytes = label_maps_bytes(result)
-        if prev is not None and motion is not None and self.policy.measures_drift:
-            t0 = time.perf_counter()
-            carried = moved_result(prev, motion, grid.pixel_map(paths)).labels
-            self.policy.observe_drift(float(np.mean(carried != result.labels)),
-                                      (prev.label_age or 0) + 1)
-            result.timings_ms["drift"] = (time.perf_counter() - t0) * 1e3
         return result
+
+    def _observe_drift(self, result: FrameResult, prev: FrameResult, motion: MotionField
+                       ) -> None:
+        """A computed frame's drift for the policy: where ``prev``'s labels moved to it, as
+        a REUSE frame would show them, differ from the network's."""
+        t0 = time.perf_counter()
+        carried = moved_result(prev, motion, result.path_map).labels
+        self.policy.observe_drift(float(np.mean(carried != result.labels)))
+        result.timings_ms["drift"] = (time.perf_counter() - t0) * 1e3
 
     def _block_frame(self, image_rgb: np.ndarray, paths: np.ndarray,
                      motion: MotionField | None, scores: Callable[[], np.ndarray]

@@ -75,9 +75,10 @@ class TemporalConfig:
         if self.reuse_drift_budget > 1:
             raise ValueError("reuse_drift_budget is a share of pixels: at most 1, got "
                              f"{self.reuse_drift_budget}")
-        if self.reuse_drift_budget > 0 and self.reuse_granularity != "frame":
-            raise ValueError("reuse_drift_budget needs reuse_granularity 'frame' (it sets "
-                             "how long whole frames are REUSEd)")
+        if self.reuse_drift_budget > 0 and (self.reuse_granularity != "frame"
+                                            or self.pipelined):
+            raise ValueError("reuse_drift_budget needs reuse_granularity 'frame' without "
+                             "pipelined (it sets how long whole frames are REUSEd)")
         if self.pipelined and self.reuse_granularity != "frame":
             raise ValueError("pipelined needs reuse_granularity 'frame' (the network runs "
                              "on whole frames on its own thread)")
@@ -117,6 +118,7 @@ class TemporalPolicy:
         self._since_keyframe: int | None = None
         self._streak: np.ndarray | None = None
         self._run_limit: int | None = None  # from the measured drift (reuse_drift_budget)
+        self._carried = 1  # frames the labels REUSE would show now were carried over
 
     def set(self, **changes: float | int) -> None:
         """Change thresholds from the next frame on (validated like the config)."""
@@ -142,13 +144,14 @@ class TemporalPolicy:
         """Whether computed frames should report their drift (:meth:`observe_drift`)."""
         return self.config.reuse_drift_budget > 0
 
-    def observe_drift(self, share: float, frames: int) -> None:
-        """Feed back a computed frame's drift: the ``share`` of its pixels where the labels
-        carried over ``frames`` frames differ from the network's. The next REUSE run is as
-        long as keeps ``frames``-proportional drift within the budget."""
-        if not self.measures_drift or frames < 1:
+    def observe_drift(self, share: float) -> None:
+        """Feed back the last decided (computed) frame's drift: the ``share`` of its pixels
+        where the labels REUSE would have shown, carried since the last computed frame,
+        differ from the network's. The next REUSE run is as long as keeps drift, taken as
+        growing in proportion to the frames carried, within the budget."""
+        if not self.measures_drift:
             return
-        per_frame = share / frames
+        per_frame = share / self._carried
         limit = self.config.max_reuse_frames
         if per_frame > 0:
             limit = min(limit, math.floor(self.config.reuse_drift_budget / per_frame))
@@ -200,6 +203,7 @@ class TemporalPolicy:
         self._since_keyframe += 1
         threshold, full_fraction = self.effective
         if c.reuse_granularity == "frame":
+            self._carried = int(self._streak.max()) + 1
             whole = (float(distortion.mean()) < threshold
                      and int(self._streak.max()) < self.reuse_run_limit)
             reuse = np.full(shape, whole)

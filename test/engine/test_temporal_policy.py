@@ -96,23 +96,24 @@ def test_frame_granularity_bounds_the_frames_reused_in_a_row(max_reuse):
 def test_measured_drift_sets_how_long_the_next_reuse_run_lasts():
     """Runs last ``floor(budget / drift per frame)`` frames, within 0..max_reuse_frames."""
     policy = frame_policy(keyframe_interval=1000, max_reuse_frames=5, full_fraction=1.0,
-                          reuse_drift_budget=0.06)
+                          reuse_drift_budget=0.0625)
     policy.decide(None, FLAT)
 
     def kinds(n: int) -> str:
         return "".join("R" if (policy.decide(STILL, FLAT) == R).all() else "C"
                        for _ in range(n))
 
-    assert kinds(6) == "RRRRRC"  # nothing measured yet: max_reuse_frames
-    policy.observe_drift(0.09, 3)  # 3% a frame: two frames keep within 6%
-    assert policy.reuse_run_limit == 2 and kinds(6) == "RRCRRC"
-    policy.observe_drift(0.2, 1)  # more than the budget in one frame: compute every frame
+    assert kinds(4) == "RRRR"  # nothing measured yet: max_reuse_frames
+    assert kinds(2) == "RC"
+    policy.observe_drift(0.1875)  # carried 6 frames, 3.1% a frame: two keep within 6.25%
+    assert policy.reuse_run_limit == 2 and kinds(3) == "RRC"
+    policy.observe_drift(0.2)  # carried 3 frames: 6.7% a frame, over the budget at once
     assert policy.reuse_run_limit == 0 and kinds(3) == "CCC"
     assert not policy.next_is_all_full()  # computed frames need the motion, to measure drift
-    policy.observe_drift(0.0, 1)  # labels that hold: back to max_reuse_frames
+    policy.observe_drift(0.0)  # labels that hold: back to max_reuse_frames
     assert policy.reuse_run_limit == 5
     policy.set(reuse_drift_budget=0.0)  # off: drift reports are ignored
-    policy.observe_drift(0.5, 1)
+    policy.observe_drift(0.5)
     assert policy.reuse_run_limit == 5
 
 
@@ -193,7 +194,9 @@ def test_scores_are_computed_only_when_they_rank_blocks():
                                  {"max_reuse_frames": -1}, {"target_latency_ms": float("inf")},
                                  {"motion_downscale": 0}, {"reuse_granularity": "pixel"},
                                  {"reuse_drift_budget": 1.5},
-                                 {"reuse_drift_budget": 0.05, "reuse_granularity": "block"}])
+                                 {"reuse_drift_budget": 0.05, "reuse_granularity": "block"},
+                                 {"reuse_drift_budget": 0.05, "reuse_granularity": "frame",
+                                  "pipelined": True}])
 def test_bad_configuration_is_rejected(bad):
     with pytest.raises(ValueError):
         TemporalConfig(**bad)
