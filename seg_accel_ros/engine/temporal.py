@@ -252,7 +252,7 @@ class TemporalEngine:
         """A computed frame's drift for the policy: where ``prev``'s labels moved to it, as
         a REUSE frame would show them, differ from the network's."""
         t0 = time.perf_counter()
-        carried = moved_result(prev, motion, result.path_map).labels
+        carried = motion_chain(motion, *prev.labels.shape).moved(prev.labels)
         self.policy.observe_drift(float(np.mean(carried != result.labels)))
         result.timings_ms["drift"] = (time.perf_counter() - t0) * 1e3
 
@@ -277,10 +277,14 @@ def moved_result(previous: FrameResult, motion: MotionField, path_map: np.ndarra
                  ) -> FrameResult:
     """An all-REUSE frame: ``previous``'s labels (and confidence) moved by ``motion``, each
     pixel from the nearest one it came from, as the feature cache moves its pixels."""
-    h, w = previous.labels.shape
+    return carried_result(previous, motion_chain(motion, *previous.labels.shape), path_map)
+
+
+def motion_chain(motion: MotionField, height: int, width: int) -> SourceChain:
+    """The one-frame chain that moves ``height`` x ``width`` maps by ``motion``."""
     chain = SourceChain()
-    chain.append(motion_sources(motion, h, w, 1.0, (h, w)))
-    return carried_result(previous, chain, path_map)
+    chain.append(motion_sources(motion, height, width, 1.0, (height, width)))
+    return chain
 
 
 def carried_result(base: FrameResult, chain: SourceChain, path_map: np.ndarray

@@ -138,17 +138,17 @@ def load_pairs(args: argparse.Namespace) -> PairBatches | None:
     """The consistency loss's video pairs, or None without ``--consistency-video``."""
     if not args.consistency_video:
         return None
+    try:  # checked before the clips' flows, which take a minute
+        crop = PairCrop(crop=tuple(args.consistency_crop), color=color_jitter(args),
+                        exposure=args.exposure_change)
+    except ValueError as exc:
+        raise SystemExit(f"--exposure-change: {exc}") from exc
     try:
         pairs = VideoPairs.from_files(args.consistency_video)
     except ValueError as exc:
         raise SystemExit(f"--consistency-video: {exc}") from exc
     print(f"consistency: {len(pairs)} frame pairs from {len(args.consistency_video)} clip(s)",
           flush=True)
-    try:
-        crop = PairCrop(crop=tuple(args.consistency_crop), color=color_jitter(args),
-                        exposure=args.exposure_change)
-    except ValueError as exc:
-        raise SystemExit(f"--exposure-change: {exc}") from exc
     return PairBatches(pairs, crop, args.consistency_batch, args.seed)
 
 

@@ -82,8 +82,8 @@ class ColorJitter:
     """Random brightness, contrast and saturation factors in ``[1 - s, 1 + s]`` and gamma in
     ``[1 - gamma, 1 + gamma]``.
 
-    CamVid was filmed with one camera on dark asphalt; without this a network ties classes to
-    that look and mislabels, and flickers on, the bright concrete of other clips.
+    CamVid was filmed with one camera, mostly on dark asphalt; other cameras and road surfaces
+    look different (docs/models/swiftnet_lite0.md: what it changed on the highway clip).
     """
 
     brightness: float = 0.0
