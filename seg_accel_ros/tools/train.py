@@ -65,9 +65,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    metavar=("H", "W"))
     p.add_argument("--color-jitter", type=float, default=0.0, metavar="S",
                    help="random brightness, contrast and saturation factors in [1-S, 1+S] and "
-                        "gamma in [1-S/2, 1+S/2], for CamVid crops and video pairs alike")
+                        "gamma in [1-S/2, 1+S/2], for CamVid crops (and video pairs, unless "
+                        "--pair-color-jitter is given)")
+    p.add_argument("--pair-color-jitter", type=float, default=None, metavar="S",
+                   help="the same jitter for both frames of a video pair, of its own strength "
+                        "(0: none); default: --color-jitter's")
     p.add_argument("--exposure-change", type=float, default=0.0, metavar="E",
-                   help="with --color-jitter: the earlier frame of a video pair is up to a "
+                   help="with a pair jitter: the earlier frame of a video pair is up to a "
                         "factor 1+-E brighter or darker than the later one")
     p.add_argument("--workers", type=int, default=2, help="data loader worker processes")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
@@ -139,7 +143,9 @@ def load_pairs(args: argparse.Namespace) -> PairBatches | None:
     if not args.consistency_video:
         return None
     try:  # checked before the clips' flows, which take a minute
-        crop = PairCrop(crop=tuple(args.consistency_crop), color=color_jitter(args),
+        option = "--color-jitter" if args.pair_color_jitter is None else "--pair-color-jitter"
+        color = color_jitter(pair_jitter_strength(args), option)
+        crop = PairCrop(crop=tuple(args.consistency_crop), color=color,
                         exposure=args.exposure_change)
     except ValueError as exc:
         raise SystemExit(f"--exposure-change: {exc}") from exc
@@ -152,12 +158,17 @@ def load_pairs(args: argparse.Namespace) -> PairBatches | None:
     return PairBatches(pairs, crop, args.consistency_batch, args.seed)
 
 
-def color_jitter(args: argparse.Namespace) -> ColorJitter | None:
-    """The ``--color-jitter`` augmentation, or None when it is 0."""
+def pair_jitter_strength(args: argparse.Namespace) -> float:
+    """``--pair-color-jitter``, or ``--color-jitter`` when it is not given."""
+    return args.color_jitter if args.pair_color_jitter is None else args.pair_color_jitter
+
+
+def color_jitter(strength: float, option: str = "--color-jitter") -> ColorJitter | None:
+    """The colour jitter of this strength, or None when it is 0; ``option`` names it in errors."""
     try:
-        return ColorJitter.of_strength(args.color_jitter) if args.color_jitter else None
+        return ColorJitter.of_strength(strength) if strength else None
     except ValueError as exc:
-        raise SystemExit(f"--color-jitter: {exc}") from exc
+        raise SystemExit(f"{option}: {exc}") from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train, val = load_data(args)
     pairs = load_pairs(args)
     transform = TrainTransform(crop=tuple(args.crop), scale_range=tuple(args.scale),
-                               color=color_jitter(args))
+                               color=color_jitter(args.color_jitter))
     train_set = AugmentedSegmentation(train, transform, seed=args.seed)
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -191,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         validate_at_start=args.init is not None,
         extra={"model": args.model, "crop": list(args.crop), "scale": list(args.scale),
                "loss": args.loss, "color_jitter": args.color_jitter,
+               "pair_color_jitter": pair_jitter_strength(args),
                "exposure_change": args.exposure_change, "data": args.data, "subset": args.subset,
                "consistency_video": [str(v) for v in args.consistency_video],
                "init": str(args.init) if args.init else None, "argv": list(argv or sys.argv[1:])},

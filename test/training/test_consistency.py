@@ -202,6 +202,17 @@ def test_train_tool_takes_consistency_clips(tmp_path: Path) -> None:
     start = [e for e in map(json.loads, (out / "log.jsonl").read_text().splitlines())
              if e["event"] == "start"][-1]
     assert start["config"]["extra"]["color_jitter"] == 0.3
+    assert start["config"]["extra"]["pair_color_jitter"] == 0.3
+    assert main([*common, "--consistency-video", str(video), "--consistency-crop", "64", "96",
+                 "--pair-color-jitter", "0.2"]) == 0
+    start = [e for e in map(json.loads, (out / "log.jsonl").read_text().splitlines())
+             if e["event"] == "start"][-1]
+    assert (start["config"]["extra"]["color_jitter"],
+            start["config"]["extra"]["pair_color_jitter"]) == (0.0, 0.2)
+    with pytest.raises(SystemExit, match="pair-color-jitter"):
+        main([*common, "--consistency-video", str(video), "--pair-color-jitter", "1.5"])
+    with pytest.raises(SystemExit, match="^--color-jitter"):
+        main([*common, "--consistency-video", str(video), "--color-jitter", "1.5"])
     with pytest.raises(SystemExit, match="color-jitter"):
         main([*common, "--color-jitter", "1.5"])
     with pytest.raises(SystemExit, match="exposure-change"):
