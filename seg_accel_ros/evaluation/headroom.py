@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from seg_accel_ros.engine.blocks import BlockEngine
@@ -29,18 +28,9 @@ from seg_accel_ros.engine.learned_policy import block_gain
 from seg_accel_ros.engine.motion import MotionEstimator
 from seg_accel_ros.engine.result import BlockPath
 from seg_accel_ros.evaluation.metrics import ConfusionMatrix
+from seg_accel_ros.evaluation.schedule_bound import ScheduleBound, warp_labels
 from seg_accel_ros.evaluation.sources import EvalSource
 from seg_accel_ros.models.registry import LoadedModel
-
-
-def warp_labels(previous: np.ndarray, motion: MotionField) -> np.ndarray:
-    """``previous`` HxW labels moved into the current frame (nearest label, border
-    replicated), with the flow interpolated bilinearly to full resolution."""
-    h, w = previous.shape
-    flow = cv2.resize(motion.flow, (w, h), interpolation=cv2.INTER_LINEAR)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    return cv2.remap(previous, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_NEAREST,
-                     borderMode=cv2.BORDER_REPLICATE)
 
 
 def block_sums(values: np.ndarray, block_size: int) -> np.ndarray:
@@ -121,14 +111,20 @@ class ReuseCeiling:
                 "worst_pair": float(np.min(self.moved))}
 
 
+SCHEDULE_SHARES = (0.5, 0.4, 1 / 3, 0.3, 0.25, 0.2)
+
+
 def measure_headroom(source: EvalSource, model: LoadedModel, block_size: int = 128,
                      full_fraction: float = 0.25, motion_downscale: int = 4,
-                     max_frames: int | None = None) -> dict:
-    """The three ceilings of the module docstring on ``source``'s frames."""
+                     max_frames: int | None = None, max_reuse_frames: int = 8,
+                     schedule_shares: tuple[float, ...] = SCHEDULE_SHARES) -> dict:
+    """The three ceilings of the module docstring on ``source``'s frames, and the best frame
+    schedule's agreement at each computed share (:mod:`.schedule_bound`)."""
     dense = DenseEngine(model)
     blocks = BlockEngine(model, block_size)
     motion = MotionEstimator(motion_downscale)
     reuse = ReuseCeiling()
+    schedule = ScheduleBound(max_reuse_frames)
     low_agreement: list[float] = []
     bound = (PolicyBound(model.spec.num_classes, block_size, full_fraction, source.ignore_index)
              if source.has_labels else None)
@@ -141,8 +137,11 @@ def measure_headroom(source: EvalSource, model: LoadedModel, block_size: int = 1
         low = blocks.process(frame.rgb, np.full(grid.shape, int(BlockPath.LOW))).labels
         low_agreement.append(agreement(low, full))
         small = motion.prepare(frame.rgb)
+        moved_by = None
         if previous is not None and previous[0].shape == full.shape:
-            reuse.add(full, previous[0], motion.estimate(small, previous[1]))
+            moved_by = motion.estimate(small, previous[1])
+            reuse.add(full, previous[0], moved_by)
+        schedule.add(full, moved_by)
         previous = full, small
         if bound is not None and frame.labels is not None:
             bound.add(full, low, frame.labels)
@@ -150,6 +149,7 @@ def measure_headroom(source: EvalSource, model: LoadedModel, block_size: int = 1
                     "model": model.spec.name, "block_size": block_size,
                     "motion_downscale": motion_downscale,
                     "reuse_ceiling": reuse.summary(),
+                    "schedule_bound": schedule.summary(schedule_shares),
                     "low_ceiling": {"agreement": float(np.mean(low_agreement))
                                     if low_agreement else None}}
     if bound is not None:

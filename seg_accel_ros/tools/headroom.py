@@ -23,10 +23,20 @@ from seg_accel_ros.engine.factory import (
     resolve_device,
     set_cpu_threads,
 )
-from seg_accel_ros.evaluation.headroom import measure_headroom
+from seg_accel_ros.evaluation.headroom import SCHEDULE_SHARES, measure_headroom
 from seg_accel_ros.evaluation.report import write_json
 from seg_accel_ros.evaluation.sources import open_eval_source
 from seg_accel_ros.models.registry import ModelLoadError
+
+
+def _shares(text: str) -> tuple[float, ...]:
+    try:
+        shares = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        shares = ()
+    if not shares or not all(0.0 < v <= 1.0 for v in shares):
+        raise argparse.ArgumentTypeError(f"expected shares in (0, 1] like 0.5,0.3, got {text!r}")
+    return shares
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="seg_accel_headroom",
         description="Upper bounds on the accuracy of block acceleration for a network on a "
                     "video: dense labels against the previous frame's moved by the motion "
-                    "(REUSE), the LOW path against dense (LOW), and with labels the best "
-                    "mIoU any choice of FULL blocks reaches (policy).")
+                    "(REUSE), the best agreement any schedule of computed and REUSE frames "
+                    "reaches (schedule), the LOW path against dense (LOW), and with labels the "
+                    "best mIoU any choice of FULL blocks reaches (policy).")
     p.add_argument("source", help="rosbag2, video file, image folder or camvid:SPLIT / "
                                   "camvid:temporal")
     p.add_argument("--model", default="swiftnet_lite0")
@@ -46,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of FULL blocks for the policy bound")
     p.add_argument("--motion-downscale", type=int, default=4,
                    help="optical flow on frames downscaled this many times (as the engine)")
+    p.add_argument("--max-reuse-frames", type=int, default=8,
+                   help="longest REUSE run the schedule bound considers")
+    p.add_argument("--schedule-shares", type=_shares, default=SCHEDULE_SHARES, metavar="S,S",
+                   help="shares of computed frames at which to give the schedule bound")
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--json", metavar="PATH", help="write the figures as one JSON object")
@@ -63,6 +78,16 @@ def format_headroom(report: dict) -> str:
                      f", worst pair {reuse['worst_pair']:.1%}, {reuse['pairs']} pairs)")
     if low["agreement"] is not None:
         lines.append(f"  LOW ceiling:   LOW path vs dense {low['agreement']:.1%} agreement")
+    schedule = report.get("schedule_bound")
+    if schedule and schedule["frames"] > 1:
+        lines.append(f"  schedule bound: best agreement of any frame schedule (REUSE runs of at "
+                     f"most {schedule['max_run']} frames), by share of computed frames")
+        for row in schedule["best"]:
+            best = "n/a" if row["agreement"] is None else f"{row['agreement']:.2%}"
+            lines.append(f"    {row['computed_share']:6.1%} computed: {best}")
+        fixed = ", ".join(f"{row['max_reuse_frames']}: {row['agreement']:.2%} at "
+                          f"{row['computed_share']:.1%}" for row in schedule["fixed"])
+        lines.append(f"    fixed runs (max_reuse_frames: agreement at computed share): {fixed}")
     bound = report.get("policy_bound")
     if bound:
         m = {k: f"{100 * v:.2f}" for k, v in bound["miou"].items()}
@@ -74,8 +99,10 @@ def format_headroom(report: dict) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.block_size < 8 or not 0.0 <= args.full_fraction <= 1.0:
-        print("error: --block-size must be >= 8 and --full-fraction in [0, 1]", file=sys.stderr)
+    if (args.block_size < 8 or not 0.0 <= args.full_fraction <= 1.0
+            or not 0 <= args.max_reuse_frames <= 64):
+        print("error: --block-size must be >= 8, --full-fraction in [0, 1] and "
+              "--max-reuse-frames in 0..64", file=sys.stderr)
         return 2
     set_cpu_threads(args.threads)
     torch.set_flush_denormal(True)
@@ -87,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     with torch.inference_mode():
         report = measure_headroom(source, model, args.block_size, args.full_fraction,
-                                  args.motion_downscale, args.max_frames)
+                                  args.motion_downscale, args.max_frames,
+                                  args.max_reuse_frames, args.schedule_shares)
     print(format_headroom(report))
     if args.json:
         print(f"JSON: {write_json(args.json, report)}")

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from seg_accel_ros.engine.blocks.reuse import MotionField
 from seg_accel_ros.engine.factory import inference_model
 from seg_accel_ros.evaluation.headroom import (
     PolicyBound,
@@ -17,23 +16,9 @@ from seg_accel_ros.evaluation.headroom import (
     measure_headroom,
     mix_blocks,
     top_blocks,
-    warp_labels,
 )
 from seg_accel_ros.evaluation.sources import EvalFrame, EvalSource
 from seg_accel_ros.tools import headroom as cli
-
-
-def test_zero_motion_leaves_labels_unchanged() -> None:
-    labels = np.random.default_rng(0).integers(0, 11, (40, 60), dtype=np.uint8)
-    assert np.array_equal(warp_labels(labels, MotionField.still(40, 60)), labels)
-
-
-def test_labels_follow_an_integer_translation() -> None:
-    labels = np.random.default_rng(1).integers(0, 11, (48, 64), dtype=np.uint8)
-    flow = np.zeros((12, 16, 2), np.float32)
-    flow[..., 0], flow[..., 1] = -3.0, 2.0  # each pixel was 3 px left of and 2 px below here
-    moved = warp_labels(labels, MotionField(flow, 4.0))
-    assert np.array_equal(moved[:-2, 3:], labels[2:, :-3])
 
 
 def test_block_sums_count_partial_blocks_by_what_they_hold() -> None:
@@ -121,9 +106,11 @@ def test_cli_prints_the_ceilings_and_writes_json(tmp_path, capsys) -> None:
     assert rc == 0
     printed = capsys.readouterr().out
     assert "REUSE ceiling" in printed and "LOW ceiling" in printed
+    assert "schedule bound" in printed
     assert "policy bound" not in printed  # generated frames have no labels
     report = json.loads(out.read_text())
     assert report["frames"] == 3 and report["reuse_ceiling"]["pairs"] == 2
+    assert report["schedule_bound"]["frames"] == 3
 
 
 def test_cli_refuses_a_missing_source(capsys) -> None:
