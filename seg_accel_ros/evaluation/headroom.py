@@ -124,7 +124,7 @@ def measure_headroom(source: EvalSource, model: LoadedModel, block_size: int = 1
     blocks = BlockEngine(model, block_size)
     motion = MotionEstimator(motion_downscale)
     reuse = ReuseCeiling()
-    schedule = ScheduleBound(max_reuse_frames)
+    schedule = ScheduleBound(model.spec.num_classes, max_reuse_frames)
     low_agreement: list[float] = []
     bound = (PolicyBound(model.spec.num_classes, block_size, full_fraction, source.ignore_index)
              if source.has_labels else None)

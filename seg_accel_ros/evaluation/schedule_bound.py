@@ -31,11 +31,15 @@ def warp_labels(previous: np.ndarray, motion: MotionField) -> np.ndarray:
 
 @dataclass
 class ScheduleBound:
-    """Streams dense labels and the motion between frames; keeps each frame's drift: the share
-    of pixels its labels, moved 1..``max_run`` frames on, disagree with those frames' labels."""
+    """Streams dense labels and the motion between frames. For each frame and each age 1..
+    ``max_run`` it keeps how its labels, moved that many frames on, compare with that frame's
+    labels: the share of pixels that differ (drift) and per class the pixels agreed, shown and
+    in the dense labels (for the mIoU against them)."""
 
+    num_classes: int
     max_run: int = 8
     drift: list[np.ndarray] = field(default_factory=list)
+    counts: list[np.ndarray] = field(default_factory=list)
     _carried: list[tuple[int, np.ndarray]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -46,80 +50,104 @@ class ScheduleBound:
         """The next frame's dense labels and the motion from the previous frame to it; None
         where the stream broke (first frame, size change): no earlier frame reaches this one."""
         t = len(self.drift)
-        row = np.full(self.max_run + 1, np.inf)
-        row[0] = 0.0
-        self.drift.append(row)
+        self.drift.append(np.r_[0.0, np.full(self.max_run, np.inf)])
+        self.counts.append(np.zeros((self.max_run + 1, 3, self.num_classes), np.int64))
+        self.counts[t][0] = self._class_counts(labels, labels)
         carried = []
         if motion is not None:
             for source, moved in self._carried:
                 moved = warp_labels(moved, motion)
                 self.drift[source][t - source] = float((moved != labels).mean())
+                self.counts[source][t - source] = self._class_counts(moved, labels)
                 if t - source < self.max_run:
                     carried.append((source, moved))
         if self.max_run:
             carried.append((t, labels))
         self._carried = carried
 
+    def _class_counts(self, shown: np.ndarray, dense: np.ndarray) -> np.ndarray:
+        n = self.num_classes
+        return np.stack([np.bincount(dense[shown == dense].ravel(), minlength=n)[:n],
+                         np.bincount(shown.ravel(), minlength=n)[:n],
+                         np.bincount(dense.ravel(), minlength=n)[:n]])
+
     def table(self) -> np.ndarray:
         """frames x (max_run + 1) drift; column k: moved k frames on (inf: not reachable)."""
         return np.array(self.drift).reshape(len(self.drift), self.max_run + 1)
 
-    def best_agreement(self, computed: int) -> float | None:
-        """The best mean agreement with at most ``computed`` computed frames (the first frame
-        is one); None when that many cannot cover the frames within ``max_run``."""
-        return best_schedule_agreement(self.table(), computed)
-
-    def fixed_agreement(self, run: int) -> tuple[float, float]:
-        """(computed share, mean agreement) of computing every ``run + 1``-th frame, and every
-        frame the previous computed one cannot reach."""
-        return fixed_schedule_agreement(self.table(), run)
+    def score(self, computed: list[int]) -> tuple[float, float]:
+        """(mean agreement, mIoU against the dense labels) of the schedule that computes the
+        frames ``computed`` (the first frame among them) and moves labels on the others."""
+        agreed, lost, last = np.zeros((3, self.num_classes), np.int64), 0.0, 0
+        chosen = set(computed)
+        for t in range(len(self.drift)):
+            last = t if t in chosen else last
+            lost += self.drift[last][t - last]
+            agreed += self.counts[last][t - last]
+        union = agreed[1] + agreed[2] - agreed[0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            iou = np.where(union > 0, agreed[0] / union, np.nan)
+        return 1.0 - lost / len(self.drift), float(np.nanmean(iou))
 
     def summary(self, shares: tuple[float, ...]) -> dict:
-        frames = len(self.drift)
+        """The best schedule at each share of computed frames, and fixed REUSE runs."""
+        frames, table = len(self.drift), self.table()
         best = []
-        for share in shares:
-            computed = max(1, round(share * frames))
+        for computed in sorted({max(1, round(share * frames)) for share in shares},
+                               reverse=True):
+            schedule = best_schedule(table, computed)
+            agreement, miou = self.score(schedule) if schedule else (None, None)
             best.append({"computed_share": computed / frames, "computed": computed,
-                         "agreement": self.best_agreement(computed)})
+                         "agreement": agreement, "miou_vs_dense": miou})
         fixed = []
         for run in range(1, self.max_run + 1):
-            share, agree = self.fixed_agreement(run)
-            fixed.append({"max_reuse_frames": run, "computed_share": share, "agreement": agree})
+            schedule = fixed_schedule(table, run)
+            agreement, miou = self.score(schedule)
+            fixed.append({"max_reuse_frames": run, "computed_share": len(schedule) / frames,
+                          "agreement": agreement, "miou_vs_dense": miou})
         return {"frames": frames, "max_run": self.max_run, "best": best, "fixed": fixed}
 
 
-def best_schedule_agreement(drift: np.ndarray, computed: int) -> float | None:
-    """Shortest path over (next computed frame, computed so far) on a drift table (see
-    :meth:`ScheduleBound.table`): the least total disagreement with ``computed`` frames."""
+def best_schedule(drift: np.ndarray, computed: int) -> list[int] | None:
+    """The computed frames, at most ``computed`` of them, that leave the least total drift on
+    a drift table (see :meth:`ScheduleBound.table`): a shortest path over (next computed frame,
+    computed so far). None when that many cannot reach every frame."""
     frames, width = drift.shape
     if frames == 0 or computed < 1:
         return None
     computed = min(computed, frames)
-    # cost[i, c]: least disagreement over frames 0..i-1 with c of them computed, frame i next.
+    # cost[i, c]: least drift over frames 0..i-1 with c of them computed, frame i next.
     cost = np.full((frames + 1, computed + 1), np.inf)
+    came_from = np.zeros((frames + 1, computed + 1), np.int64)
     cost[0, 0] = 0.0
     for i in range(frames):
-        run_cost = np.cumsum(drift[i, :width])  # drift[i, 0] is 0: the computed frame itself
+        run_cost = np.cumsum(drift[i])  # drift[i, 0] is 0: the computed frame itself
         for run in range(width):
             j = i + 1 + run
             if j > frames or not np.isfinite(run_cost[run]):
                 break
-            np.minimum(cost[j, 1:], cost[i, :-1] + run_cost[run], out=cost[j, 1:])
-    least = float(cost[frames].min())
-    return None if not np.isfinite(least) else 1.0 - least / frames
+            candidate = cost[i, :-1] + run_cost[run]
+            better = candidate < cost[j, 1:]
+            cost[j, 1:][better] = candidate[better]
+            came_from[j, 1:][better] = i
+    count = int(np.argmin(cost[frames]))
+    if not np.isfinite(cost[frames, count]):
+        return None
+    schedule, j = [], frames
+    while j > 0:
+        j = int(came_from[j, count])
+        schedule.append(j)
+        count -= 1
+    return schedule[::-1]
 
 
-def fixed_schedule_agreement(drift: np.ndarray, run: int) -> tuple[float, float]:
-    """(computed share, mean agreement) of REUSE runs of ``run`` frames between computed ones."""
+def fixed_schedule(drift: np.ndarray, run: int) -> list[int]:
+    """The computed frames of REUSE runs of ``run`` frames between them, and of every frame the
+    previous computed one cannot reach."""
     frames, width = drift.shape
-    if frames == 0:
-        return 0.0, 1.0
-    run = min(run, width - 1)
-    computed, lost, last = 0, 0.0, 0
+    schedule: list[int] = []
     for t in range(frames):
-        age = t - last
-        if t == 0 or age > run or not np.isfinite(drift[last, age]):
-            computed, last = computed + 1, t
-        else:
-            lost += drift[last, age]
-    return computed / frames, 1.0 - lost / frames
+        age = t - schedule[-1] if schedule else 0
+        if not schedule or age > min(run, width - 1) or not np.isfinite(drift[schedule[-1], age]):
+            schedule.append(t)
+    return schedule

@@ -80,14 +80,16 @@ def format_headroom(report: dict) -> str:
         lines.append(f"  LOW ceiling:   LOW path vs dense {low['agreement']:.1%} agreement")
     schedule = report.get("schedule_bound")
     if schedule and schedule["frames"] > 1:
-        lines.append(f"  schedule bound: best agreement of any frame schedule (REUSE runs of at "
-                     f"most {schedule['max_run']} frames), by share of computed frames")
-        for row in schedule["best"]:
-            best = "n/a" if row["agreement"] is None else f"{row['agreement']:.2%}"
-            lines.append(f"    {row['computed_share']:6.1%} computed: {best}")
-        fixed = ", ".join(f"{row['max_reuse_frames']}: {row['agreement']:.2%} at "
-                          f"{row['computed_share']:.1%}" for row in schedule["fixed"])
-        lines.append(f"    fixed runs (max_reuse_frames: agreement at computed share): {fixed}")
+        lines.append(f"  schedule bound: the best agreement any choice of computed frames "
+                     f"reaches (REUSE runs of at most {schedule['max_run']} frames), and fixed "
+                     f"runs")
+        lines.append(f"    {'schedule':<20}{'computed':>9}{'agreement':>11}{'mIoU vs dense':>15}")
+        rows = [("best", row) for row in schedule["best"]]
+        rows += [(f"max_reuse_frames {row['max_reuse_frames']}", row) for row in schedule["fixed"]]
+        for name, row in rows:
+            figures = ("  n/a: too few to reach every frame" if row["agreement"] is None else
+                       f"{row['agreement']:11.2%}{row['miou_vs_dense']:15.1%}")
+            lines.append(f"    {name:<20}{row['computed_share']:9.1%}{figures}")
     bound = report.get("policy_bound")
     if bound:
         m = {k: f"{100 * v:.2f}" for k, v in bound["miou"].items()}

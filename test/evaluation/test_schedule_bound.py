@@ -11,8 +11,8 @@ import pytest
 from seg_accel_ros.engine.blocks.reuse import MotionField
 from seg_accel_ros.evaluation.schedule_bound import (
     ScheduleBound,
-    best_schedule_agreement,
-    fixed_schedule_agreement,
+    best_schedule,
+    fixed_schedule,
     warp_labels,
 )
 
@@ -41,7 +41,7 @@ def _frames_with_changed_rows(changes: list[int], size: int = 10) -> list[np.nda
 
 
 def test_drift_is_the_share_of_moved_labels_that_differ_k_frames_on() -> None:
-    bound = ScheduleBound(max_run=2)
+    bound = ScheduleBound(11, max_run=2)
     for labels in _frames_with_changed_rows([0, 1, 0, 3]):
         bound.add(labels, MotionField.still(10, 10) if bound.drift else None)
     table = bound.table()
@@ -54,33 +54,33 @@ def test_drift_is_the_share_of_moved_labels_that_differ_k_frames_on() -> None:
 
 
 def test_a_stream_break_makes_the_next_frame_unreachable() -> None:
-    bound = ScheduleBound(max_run=3)
+    bound = ScheduleBound(11, max_run=3)
     still = np.zeros((4, 4), np.uint8)
     for motion in (None, MotionField.still(4, 4), None, MotionField.still(4, 4)):
         bound.add(still, motion)
     table = bound.table()
     assert np.isinf(table[0, 2:]).all() and np.isinf(table[1, 1:]).all()
-    assert bound.best_agreement(1) is None  # frame 2 must be computed too
-    assert bound.best_agreement(2) == 1.0
-    assert bound.fixed_agreement(3) == (0.5, 1.0)
+    assert best_schedule(table, 1) is None  # frame 2 must be computed too
+    assert best_schedule(table, 2) == [0, 2]
+    assert fixed_schedule(table, 3) == [0, 2]
+    assert bound.score([0, 2]) == (1.0, 1.0)
+
+
+def _agreement(drift: np.ndarray, schedule: list[int]) -> float:
+    lost, last = 0.0, 0
+    for t in range(drift.shape[0]):
+        last = t if t in schedule else last
+        lost += drift[last, t - last] if t - last < drift.shape[1] else np.inf
+    return 1.0 - lost / drift.shape[0]
 
 
 def _every_schedule(drift: np.ndarray, computed: int) -> float | None:
     """The brute-force answer: every set of computed frames that includes the first."""
-    frames, width = drift.shape
     best = None
     for count in range(1, computed + 1):
-        for rest in itertools.combinations(range(1, frames), count - 1):
-            chosen, lost, last = {0, *rest}, 0.0, 0
-            for t in range(frames):
-                if t in chosen:
-                    last = t
-                elif t - last >= width or not np.isfinite(drift[last, t - last]):
-                    lost = np.inf
-                else:
-                    lost += drift[last, t - last]
-            if np.isfinite(lost):
-                agreement = 1.0 - lost / frames
+        for rest in itertools.combinations(range(1, drift.shape[0]), count - 1):
+            agreement = _agreement(drift, [0, *rest])
+            if np.isfinite(agreement):
                 best = agreement if best is None else max(best, agreement)
     return best
 
@@ -95,27 +95,46 @@ def test_the_best_schedule_is_the_best_of_every_schedule(seed: int) -> None:
         drift[s, frames - s:] = np.inf  # beyond the last frame
     drift[5, 2:] = np.inf  # a break before frame 7
     for computed in range(1, frames + 1):
-        assert best_schedule_agreement(drift, computed) == pytest.approx(
-            _every_schedule(drift, computed), abs=1e-12)
+        expected = _every_schedule(drift, computed)
+        schedule = best_schedule(drift, computed)
+        if expected is None:
+            assert schedule is None
+        else:
+            assert schedule[0] == 0 and len(schedule) <= computed
+            assert _agreement(drift, schedule) == pytest.approx(expected, abs=1e-12)
 
 
 def test_fixed_runs_compute_every_run_plus_one_th_frame() -> None:
     drift = np.array([[0, 0.1, 0.2], [0, 0.3, 0.4], [0, 0.5, 0.6],
                       [0, 0.7, np.inf], [0, np.inf, np.inf]])
-    assert fixed_schedule_agreement(drift, 1) == (0.6, pytest.approx(1 - (0.1 + 0.5) / 5))
-    assert fixed_schedule_agreement(drift, 2) == (0.4, pytest.approx(1 - (0.1 + 0.2 + 0.7) / 5))
-    assert fixed_schedule_agreement(drift, 0) == (1.0, 1.0)
+    assert fixed_schedule(drift, 1) == [0, 2, 4]
+    assert fixed_schedule(drift, 2) == [0, 3]
+    assert fixed_schedule(drift, 0) == [0, 1, 2, 3, 4]
+    assert fixed_schedule(drift, 5) == [0, 3]  # runs end at max_run anyway
 
 
-def test_summary_gives_the_bound_at_each_share_and_the_fixed_runs() -> None:
-    bound = ScheduleBound(max_run=2)
+def test_score_counts_the_moved_labels_per_class() -> None:
+    bound = ScheduleBound(3, max_run=2)
+    first = np.zeros((4, 4), np.uint8)
+    second = first.copy()
+    second[0] = 1  # one row turns to class 1: moving the first frame's labels misses it
+    bound.add(first, None)
+    bound.add(second, MotionField.still(4, 4))
+    assert bound.score([0, 1]) == (1.0, 1.0)
+    agreement, miou = bound.score([0])
+    assert agreement == pytest.approx(1 - 0.25 / 2)
+    assert miou == pytest.approx((28 / 32 + 0.0) / 2)  # class 0: 28 agreed of 32 shown
+
+
+def test_summary_gives_the_best_schedule_at_each_share_and_the_fixed_runs() -> None:
+    bound = ScheduleBound(11, max_run=2)
     for labels in _frames_with_changed_rows([0, 1, 2, 3, 4, 5]):
         bound.add(labels, MotionField.still(10, 10) if bound.drift else None)
     summary = bound.summary((1.0, 0.5, 0.2))
     assert [row["computed"] for row in summary["best"]] == [6, 3, 1]
-    assert summary["best"][0]["agreement"] == 1.0
+    assert summary["best"][0]["agreement"] == summary["best"][0]["miou_vs_dense"] == 1.0
     assert summary["best"][2]["agreement"] is None  # one frame cannot cover six with runs of 2
     assert [row["max_reuse_frames"] for row in summary["fixed"]] == [1, 2]
     assert summary["best"][1]["agreement"] >= summary["fixed"][1]["agreement"]
     with pytest.raises(ValueError, match="max_run"):
-        ScheduleBound(max_run=-1)
+        ScheduleBound(11, max_run=-1)
