@@ -64,12 +64,14 @@ class MotionField:
 
 
 def motion_sources(motion: MotionField, height: int, width: int, s: float,
-                   extent: tuple[int, int]) -> np.ndarray:
+                   extent: tuple[int, int], step: int = 1) -> np.ndarray:
     """For every pixel of a ``height x width`` map whose pixels are ``s`` input pixels wide:
     the flat position (``row * width + column``) in the previous frame's map of the pixel the
-    motion says it came from, the nearest one inside ``extent`` (rows, columns)."""
+    motion says it came from, the nearest one inside ``extent`` (rows, columns). With
+    ``step`` > 1 only every ``step``-th row and column: the same positions, ``[::step, ::step]``."""
     fh, fw = motion.flow.shape[:2]
-    y, x = np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64)
+    y = np.arange(0, height, step, dtype=np.float64)
+    x = np.arange(0, width, step, dtype=np.float64)
     my = np.minimum(((y + 0.5) * (s / motion.scale)).astype(np.intp), fh - 1)
     mx = np.minimum(((x + 0.5) * (s / motion.scale)).astype(np.intp), fw - 1)
     if motion.scale > s:
@@ -78,7 +80,7 @@ def motion_sources(motion: MotionField, height: int, width: int, s: float,
         # expanded (2-3x faster at 720p than per pixel).
         dy = motion.flow[:, :, 1].take(my, 0)  # height x fw
         dx = motion.flow[:, :, 0].take(mx, 1)  # fh x width
-    elif (fh, fw) == (height, width) and motion.scale == s:  # one sample per pixel
+    elif (fh, fw) == (height, width) and motion.scale == s and step == 1:  # one per pixel
         dy, dx = motion.flow[..., 1], motion.flow[..., 0]
     else:
         d = motion.flow.take(my, 0).take(mx, 1)  # height x width x (dx, dy)

@@ -237,3 +237,15 @@ def test_each_pixel_comes_from_the_nearest_pixel_the_flow_points_at(scale, s):
             sy = min(max(round(y + float(dy) / s), 0), extent[0] - 1)
             sx = min(max(round(x + float(dx) / s), 0), extent[1] - 1)
             assert sources[y, x] == sy * width + sx
+
+
+@pytest.mark.parametrize("scale,s", [(4.0, 1.0), (2.0, 1.0), (1.0, 1.0), (2.0, 2.0)])
+@pytest.mark.parametrize("step", [2, 3])
+def test_a_step_gives_the_same_sources_at_every_step_th_pixel(scale, s, step):
+    rng = np.random.default_rng(step)
+    height, width = 13, 17
+    fh, fw = int(np.ceil(height * s / scale)), int(np.ceil(width * s / scale))
+    motion = MotionField((rng.standard_normal((fh, fw, 2)) * 6).astype(np.float32), scale)
+    every = motion_sources(motion, height, width, s, (height, width))
+    assert np.array_equal(motion_sources(motion, height, width, s, (height, width), step),
+                          every[::step, ::step])
