@@ -45,7 +45,7 @@ from seg_accel_ros.models.registry import LoadedModel
 log = logging.getLogger(__name__)
 
 # The drift is counted on every second row and column: a quarter of the cost of moving the
-# whole label map (about 24 -> 6 ms at 720p), the same share within a fraction of a point.
+# whole label map (16-24 -> 3 ms at 720p), the same share within a fraction of a point.
 DRIFT_SAMPLE_STEP = 2
 
 

@@ -1,11 +1,13 @@
 """How much accuracy block-level acceleration can keep, whatever the policy: upper bounds.
 
-Three ceilings, each measured on the network alone (no engine):
+Four ceilings, each measured on the network alone (no engine):
 
 - **REUSE ceiling**: the dense labels of a frame against the dense labels of the previous
   frame moved by the estimated motion. A REUSE block can at best show the moved previous
   output, so where the network itself changes its mind between frames (flicker), REUSE
   disagrees with dense however good the cache is.
+- **Schedule bound**: the best agreement any choice of computed frames reaches when the
+  others show the last computed labels moved (:mod:`.schedule_bound`).
 - **LOW ceiling**: the labels of the LOW path (the whole frame at half resolution) against the
   dense labels: what LOW blocks can at best agree with.
 - **Policy bound** (with ground truth): the best mIoU any choice of ``k`` FULL blocks per frame
@@ -118,8 +120,9 @@ def measure_headroom(source: EvalSource, model: LoadedModel, block_size: int = 1
                      full_fraction: float = 0.25, motion_downscale: int = 4,
                      max_frames: int | None = None, max_reuse_frames: int = 8,
                      schedule_shares: tuple[float, ...] = SCHEDULE_SHARES) -> dict:
-    """The three ceilings of the module docstring on ``source``'s frames, and the best frame
-    schedule's agreement at each computed share (:mod:`.schedule_bound`)."""
+    """The ceilings of the module docstring on ``source``'s frames; the schedule bound at each
+    of ``schedule_shares`` (shares of computed frames), with REUSE runs up to
+    ``max_reuse_frames``."""
     dense = DenseEngine(model)
     blocks = BlockEngine(model, block_size)
     motion = MotionEstimator(motion_downscale)

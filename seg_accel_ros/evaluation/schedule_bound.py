@@ -92,6 +92,8 @@ class ScheduleBound:
     def summary(self, shares: tuple[float, ...]) -> dict:
         """The best schedule at each share of computed frames, and fixed REUSE runs."""
         frames, table = len(self.drift), self.table()
+        if frames == 0:
+            return {"frames": 0, "max_run": self.max_run, "best": [], "fixed": []}
         best = []
         for computed in sorted({max(1, round(share * frames)) for share in shares},
                                reverse=True):

@@ -136,5 +136,7 @@ def test_summary_gives_the_best_schedule_at_each_share_and_the_fixed_runs() -> N
     assert summary["best"][2]["agreement"] is None  # one frame cannot cover six with runs of 2
     assert [row["max_reuse_frames"] for row in summary["fixed"]] == [1, 2]
     assert summary["best"][1]["agreement"] >= summary["fixed"][1]["agreement"]
+    assert ScheduleBound(11).summary((0.5,)) == {"frames": 0, "max_run": 8, "best": [],
+                                                 "fixed": []}
     with pytest.raises(ValueError, match="max_run"):
         ScheduleBound(11, max_run=-1)
