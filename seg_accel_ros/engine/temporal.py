@@ -283,14 +283,10 @@ def moved_result(previous: FrameResult, motion: MotionField, path_map: np.ndarra
                  ) -> FrameResult:
     """An all-REUSE frame: ``previous``'s labels (and confidence) moved by ``motion``, each
     pixel from the nearest one it came from, as the feature cache moves its pixels."""
-    return carried_result(previous, motion_chain(motion, *previous.labels.shape), path_map)
-
-
-def motion_chain(motion: MotionField, height: int, width: int) -> SourceChain:
-    """The one-frame chain that moves ``height`` x ``width`` maps by ``motion``."""
+    h, w = previous.labels.shape
     chain = SourceChain()
-    chain.append(motion_sources(motion, height, width, 1.0, (height, width)))
-    return chain
+    chain.append(motion_sources(motion, h, w, 1.0, (h, w)))
+    return carried_result(previous, chain, path_map)
 
 
 def carried_result(base: FrameResult, chain: SourceChain, path_map: np.ndarray
