@@ -12,27 +12,30 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import numpy as np
 
+from seg_accel_ros.engine.motion import pixel_positions, remap_nearest
 from seg_accel_ros.engine.result import FrameResult
 
 
 class SourceChain:
-    """Per-pixel sources of the frames after a base frame, composed into one: where each
-    pixel of the latest frame came from in the base frame."""
+    """Where each pixel of the latest frame came from in a base frame, composed over the
+    frames after it (nearest pixels, as each frame's move takes them)."""
 
     def __init__(self) -> None:
-        self._composed: np.ndarray | None = None
+        self._sources: np.ndarray | None = None  # H x W x (x, y) whole pixels, float32
         self.frames = 0  # frames after the base frame
 
-    def append(self, sources: np.ndarray) -> None:
-        """The next frame's sources: flat indices into the frame before it."""
-        self._composed = sources if self._composed is None else self._composed.take(sources)
+    def append(self, positions: np.ndarray) -> None:
+        """The next frame's positions in the frame before it (:func:`flow_positions`)."""
+        base = self._sources if self._sources is not None else pixel_positions(
+            *positions.shape[:2])
+        self._sources = remap_nearest(base, positions)
         self.frames += 1
 
     def moved(self, values: np.ndarray) -> np.ndarray:
         """``values`` of the base frame (H x W) carried to the latest frame."""
-        if self._composed is None:
+        if self._sources is None:
             return values
-        return values.ravel().take(self._composed).reshape(values.shape)
+        return remap_nearest(values, self._sources)
 
 
 class BackgroundNetwork:

@@ -53,6 +53,38 @@ def warp_previous(previous: np.ndarray, motion: MotionField) -> np.ndarray:
                      borderMode=cv2.BORDER_REPLICATE)
 
 
+def flow_positions(motion: MotionField, height: int, width: int) -> np.ndarray:
+    """height x width x (x, y) float32: where each pixel of the current frame (input
+    resolution) was in the previous one, each taking its nearest flow sample as
+    ``motion_sources`` does."""
+    flow = motion.flow
+    fh, fw = flow.shape[:2]
+    if (fh, fw) != (height, width):
+        k = round(motion.scale)
+        if k == motion.scale and (fh * k, fw * k) == (height, width):
+            flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_NEAREST)
+        else:
+            ys = np.minimum(((np.arange(height) + 0.5) / motion.scale).astype(np.intp), fh - 1)
+            xs = np.minimum(((np.arange(width) + 0.5) / motion.scale).astype(np.intp), fw - 1)
+            flow = flow.take(ys, 0).take(xs, 1)
+    return flow + pixel_positions(height, width)
+
+
+def remap_nearest(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``values`` read at ``positions`` (H x W x (x, y)), each from the nearest pixel, the
+    frame's border pixel for positions outside it."""
+    return cv2.remap(values, positions, None, cv2.INTER_NEAREST,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def move_nearest(values: np.ndarray, motion: MotionField) -> np.ndarray:
+    """``values`` of the previous frame (H x W, input resolution) moved into the current one,
+    each pixel from the nearest pixel it came from: ``motion_sources``' positions, by one remap
+    (2.5 instead of 15 ms at 720p). The positions are rounded in float32, so a source within
+    1e-4 px of half-way between two pixels may be the other one (20 pixels of a 720p frame)."""
+    return remap_nearest(values, flow_positions(motion, *values.shape[:2]))
+
+
 @functools.lru_cache(maxsize=4)
 def pixel_positions(height: int, width: int) -> np.ndarray:
     """height x width x (x, y) float32 coordinates of every pixel (read-only, kept per size:

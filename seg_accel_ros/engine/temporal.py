@@ -31,7 +31,12 @@ from seg_accel_ros.engine.blocks.reuse import (
 )
 from seg_accel_ros.engine.fusion import CrossResolutionFusion
 from seg_accel_ros.engine.learned_policy import LinearBlockScorer
-from seg_accel_ros.engine.motion import MotionEstimator, block_distortion
+from seg_accel_ros.engine.motion import (
+    MotionEstimator,
+    block_distortion,
+    flow_positions,
+    move_nearest,
+)
 from seg_accel_ros.engine.policy import ComplexityPolicy
 from seg_accel_ros.engine.result import BlockPath, FrameResult
 from seg_accel_ros.engine.temporal_policy import (
@@ -199,9 +204,9 @@ class TemporalEngine:
         and the policy asks for a computed frame, it starts on this one."""
         t0 = time.perf_counter()
         h, w = prev.labels.shape
-        sources = motion_sources(motion, h, w, 1.0, (h, w))
+        positions = flow_positions(motion, h, w)
         if self._chain is not None:
-            self._chain.append(sources)
+            self._chain.append(positions)
         try:
             done = self.background.take()
         except Exception:
@@ -212,7 +217,7 @@ class TemporalEngine:
             self._chain = None
         else:
             base, chain = prev, SourceChain()
-            chain.append(sources)
+            chain.append(positions)
         result = carried_result(base, chain, grid.pixel_map(np.full(grid.shape, REUSE)))
         t1 = time.perf_counter()
         if not self.background.busy:
@@ -283,23 +288,31 @@ def moved_result(previous: FrameResult, motion: MotionField, path_map: np.ndarra
                  ) -> FrameResult:
     """An all-REUSE frame: ``previous``'s labels (and confidence) moved by ``motion``, each
     pixel from the nearest one it came from, as the feature cache moves its pixels."""
-    h, w = previous.labels.shape
-    chain = SourceChain()
-    chain.append(motion_sources(motion, h, w, 1.0, (h, w)))
-    return carried_result(previous, chain, path_map)
+    t0 = time.perf_counter()
+    labels = move_nearest(previous.labels, motion)
+    confidence = (move_nearest(previous.confidence, motion)
+                  if previous.confidence is not None else None)
+    return reused_result(labels, confidence, path_map, (previous.label_age or 0) + 1, t0)
 
 
 def carried_result(base: FrameResult, chain: SourceChain, path_map: np.ndarray
                    ) -> FrameResult:
     """An all-REUSE frame: ``base``'s labels (and confidence) carried over ``chain``'s
-    frames; what the frame keeps for the next is these maps."""
+    frames."""
     t0 = time.perf_counter()
     labels = chain.moved(base.labels)
     confidence = chain.moved(base.confidence) if base.confidence is not None else None
+    return reused_result(labels, confidence, path_map, (base.label_age or 0) + chain.frames, t0)
+
+
+def reused_result(labels: np.ndarray, confidence: np.ndarray | None, path_map: np.ndarray,
+                  label_age: int, started: float) -> FrameResult:
+    """An all-REUSE frame of moved maps (begun at ``started``); what it keeps for the next
+    frame is these maps."""
     result = FrameResult(labels=labels, path_map=path_map, confidence=confidence,
-                         timings_ms={"network": (time.perf_counter() - t0) * 1e3},
+                         timings_ms={"network": (time.perf_counter() - started) * 1e3},
                          path_mix={"full": 0.0, "low": 0.0, "reuse": 1.0},
-                         label_age=(base.label_age or 0) + chain.frames)
+                         label_age=label_age)
     result.cache_bytes = label_maps_bytes(result)
     return result
 

@@ -8,21 +8,29 @@ import numpy as np
 import pytest
 
 from seg_accel_ros.engine.background import BackgroundNetwork, SourceChain
+from seg_accel_ros.engine.blocks.reuse import MotionField, motion_sources
+from seg_accel_ros.engine.motion import flow_positions, move_nearest
 from seg_accel_ros.engine.result import FrameResult
 
 
 def test_a_source_chain_moves_values_as_each_frame_in_turn_would():
     rng = np.random.default_rng(0)
-    base = rng.integers(0, 11, (6, 7)).astype(np.uint8)
-    steps = [rng.integers(0, 42, 42) for _ in range(3)]
+    h, w = 24, 30
+    base = rng.integers(0, 11, (h, w)).astype(np.uint8)
+    steps = [MotionField((rng.integers(-40, 41, (h // 2, w // 2, 2)) / 8).astype(np.float32), 2.0)
+             for _ in range(3)]
     chain = SourceChain()
     assert np.array_equal(chain.moved(base), base) and chain.frames == 0
     expected = base
-    for sources in steps:
-        chain.append(sources)
-        expected = expected.ravel().take(sources).reshape(base.shape)
+    for motion in steps:
+        chain.append(flow_positions(motion, h, w))
+        expected = expected.ravel().take(motion_sources(motion, h, w, 1.0, (h, w))).reshape(h, w)
     assert chain.frames == 3
     np.testing.assert_array_equal(chain.moved(base), expected)
+    confidence = rng.random((h, w), dtype=np.float32)
+    np.testing.assert_array_equal(chain.moved(confidence),
+                                  move_nearest(move_nearest(move_nearest(confidence, steps[0]),
+                                                            steps[1]), steps[2]))
 
 
 def _labels_of(image: np.ndarray) -> FrameResult:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
-from seg_accel_ros.engine.blocks.reuse import MotionField
+from seg_accel_ros.engine.blocks.reuse import MotionField, motion_sources
 from seg_accel_ros.engine.motion import (
     MotionEstimator,
     block_distortion,
+    move_nearest,
     pixel_positions,
     warp_previous,
 )
@@ -64,3 +66,20 @@ def test_pixel_positions_are_shared_and_read_only():
     assert positions is pixel_positions(3, 4)
     assert positions[2, 1].tolist() == [1.0, 2.0]  # (x, y)
     assert not positions.flags.writeable
+
+
+@pytest.mark.parametrize(("h", "w", "scale"), [(48, 64, 1.0), (48, 64, 2.0), (47, 61, 2.0),
+                                               (48, 64, 4.0), (45, 70, 3.0)])
+def test_move_nearest_takes_each_pixel_from_the_source_the_cache_would(h, w, scale):
+    """Frame-granular REUSE moves labels by one remap; it must pick the pixels the feature
+    cache's flat source index picks, ties at half a pixel and the frame border included."""
+    rng = np.random.default_rng(int(h * w * scale))
+    fh, fw = -(-h // int(scale)), -(-w // int(scale))
+    flow = (rng.integers(-80, 81, (fh, fw, 2)) / 8).astype(np.float32)  # halves and eighths
+    motion = MotionField(flow, scale)
+    labels = rng.integers(0, 11, (h, w), dtype=np.uint8)
+    confidence = rng.random((h, w), dtype=np.float32)
+    sources = motion_sources(motion, h, w, 1.0, (h, w))
+    for values in (labels, confidence):
+        expected = values.ravel().take(sources).reshape(h, w)
+        np.testing.assert_array_equal(move_nearest(values, motion), expected)
