@@ -98,6 +98,13 @@ def test_trained_scorer_only_for_the_weights_it_was_trained_for(tmp_path: Path) 
     assert trained_scorer("no_such_model", default) is None
 
 
+def test_the_bundled_run3_weights_find_their_own_scorer_beside_them() -> None:
+    run3 = get_spec("swiftnet_lite0").default_weights.with_name("swiftnet_lite0_camvid_run3.pt")
+    scorer = trained_scorer("swiftnet_lite0", run3)
+    assert scorer is not None and scorer.network_sha256 == file_sha256(run3)
+    assert scorer != trained_scorer("swiftnet_lite0", get_spec("swiftnet_lite0").default_weights)
+
+
 def test_a_scorer_beside_ones_own_weights_is_found_for_them_only(tmp_path: Path,
                                                                    caplog) -> None:
     weights = tmp_path / "run" / "export.pt"
