@@ -287,7 +287,8 @@ class TemporalEngine:
 def moved_result(previous: FrameResult, motion: MotionField, path_map: np.ndarray
                  ) -> FrameResult:
     """An all-REUSE frame: ``previous``'s labels (and confidence) moved by ``motion``, each
-    pixel from the nearest one it came from, as the feature cache moves its pixels."""
+    pixel from the nearest one it came from, as the feature cache moves its pixels (up to
+    :func:`move_nearest`'s float32 rounding)."""
     t0 = time.perf_counter()
     labels = move_nearest(previous.labels, motion)
     confidence = (move_nearest(previous.confidence, motion)
