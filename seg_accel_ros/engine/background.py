@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import numpy as np
 
-from seg_accel_ros.engine.motion import pixel_positions, remap_nearest
+from seg_accel_ros.engine.motion import remap_nearest
 from seg_accel_ros.engine.result import FrameResult
 
 
@@ -21,14 +21,16 @@ class SourceChain:
     frames after it (nearest pixels, as each frame's move takes them)."""
 
     def __init__(self) -> None:
-        self._sources: np.ndarray | None = None  # H x W x (x, y) whole pixels, float32
+        # H x W x (x, y) float32 positions in the base frame, rounded only when read: taking
+        # the nearest pixel's unrounded position, then rounding, picks the same pixel
+        self._sources: np.ndarray | None = None
         self.frames = 0  # frames after the base frame
 
     def append(self, positions: np.ndarray) -> None:
-        """The next frame's positions in the frame before it (:func:`flow_positions`)."""
-        base = self._sources if self._sources is not None else pixel_positions(
-            *positions.shape[:2])
-        self._sources = remap_nearest(base, positions)
+        """The next frame's positions in the frame before it (:func:`flow_positions`; kept,
+        not copied)."""
+        self._sources = (positions if self._sources is None
+                         else remap_nearest(self._sources, positions))
         self.frames += 1
 
     def moved(self, values: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import functools
 import cv2
 import numpy as np
 
-from seg_accel_ros.engine.blocks.reuse import MotionField
+from seg_accel_ros.engine.blocks.reuse import MotionField, nearest_samples
 from seg_accel_ros.engine.policy import block_means
 
 
@@ -64,9 +64,8 @@ def flow_positions(motion: MotionField, height: int, width: int) -> np.ndarray:
         if k == motion.scale and (fh * k, fw * k) == (height, width):
             flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_NEAREST)
         else:
-            ys = np.minimum(((np.arange(height) + 0.5) / motion.scale).astype(np.intp), fh - 1)
-            xs = np.minimum(((np.arange(width) + 0.5) / motion.scale).astype(np.intp), fw - 1)
-            flow = flow.take(ys, 0).take(xs, 1)
+            flow = (flow.take(nearest_samples(height, 1.0, motion.scale, fh), 0)
+                    .take(nearest_samples(width, 1.0, motion.scale, fw), 1))
     return flow + pixel_positions(height, width)
 
 

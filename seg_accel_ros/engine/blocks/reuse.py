@@ -63,6 +63,14 @@ class MotionField:
         return MotionField(np.zeros((-(-height // 16), -(-width // 16), 2), np.float32), 16.0)
 
 
+def nearest_samples(count: int, s: float, scale: float, samples: int, step: int = 1
+                    ) -> np.ndarray:
+    """For every ``step``-th of ``count`` pixels ``s`` input pixels wide: the index of the
+    flow sample (one per ``scale`` input pixels, ``samples`` of them) its centre lies in."""
+    centres = np.arange(0, count, step, dtype=np.float64) + 0.5
+    return np.minimum((centres * (s / scale)).astype(np.intp), samples - 1)
+
+
 def motion_sources(motion: MotionField, height: int, width: int, s: float,
                    extent: tuple[int, int], step: int = 1) -> np.ndarray:
     """For every pixel of a ``height x width`` map whose pixels are ``s`` input pixels wide:
@@ -72,8 +80,8 @@ def motion_sources(motion: MotionField, height: int, width: int, s: float,
     fh, fw = motion.flow.shape[:2]
     y = np.arange(0, height, step, dtype=np.float64)
     x = np.arange(0, width, step, dtype=np.float64)
-    my = np.minimum(((y + 0.5) * (s / motion.scale)).astype(np.intp), fh - 1)
-    mx = np.minimum(((x + 0.5) * (s / motion.scale)).astype(np.intp), fw - 1)
+    my = nearest_samples(height, s, motion.scale, fh, step)
+    mx = nearest_samples(width, s, motion.scale, fw, step)
     if motion.scale > s:
         # A source row depends on the pixel's row and the flow sample's column only (a
         # source column on its column and the sample's row): computed at that size, then
