@@ -68,11 +68,16 @@ class ManagedProcess:
 
 
 def start_node(env: dict[str, str], log: Path, params: dict[str, object] | None = None,
-               name: str = "seg_accel_node", namespace: str = "") -> ManagedProcess:
+               name: str = "seg_accel_node", namespace: str = "",
+               params_files: tuple[Path, ...] = ()) -> ManagedProcess:
+    """seg_accel_node in its own process: ``params_files`` as ``--params-file`` (in order),
+    then ``params`` as ``-p`` (which win over the files)."""
     args = [sys.executable, "-m", "seg_accel_ros.ros.process", "--ros-args",
             "-r", f"__node:={name}"]
     if namespace:
         args += ["-r", f"__ns:={namespace}"]
+    for path in params_files:
+        args += ["--params-file", str(path)]
     for key, value in (params or {}).items():
         if isinstance(value, bool):
             value = str(value).lower()

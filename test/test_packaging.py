@@ -42,6 +42,7 @@ def test_colcon_build_installs_executables_launch_and_config(tmp_path):
         assert exe.is_file() and exe.stat().st_mode & 0o111, name
     share = prefix / "share" / "seg_accel_ros"
     for rel in ("package.xml", "launch/seg_accel.launch.py", "config/seg_accel.yaml",
+                "config/temporal_cpu.yaml", "config/temporal_cpu_720p.yaml",
                 "config/fastdds_localhost.xml"):
         assert (share / rel).is_file(), rel
     assert (prefix / "share" / "ament_index" / "resource_index" / "packages"

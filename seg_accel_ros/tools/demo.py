@@ -21,8 +21,10 @@ from seg_accel_ros.evaluation.report import build_report, format_summary, write_
 from seg_accel_ros.evaluation.sources import is_bag, open_eval_source
 from seg_accel_ros.frame_sources import video_fps
 from seg_accel_ros.models.registry import get_spec
-from seg_accel_ros.tools.eval import parse_settings
+from seg_accel_ros.tools.eval import engine_settings_from
 from seg_accel_ros.tools.live_eval import run_live
+
+DEMO_DEFAULTS = {"model": "swiftnet_lite0", "weights": "", "mode": "temporal"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -37,9 +39,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                             "15 Hz)")
     ap.add_argument("--width", type=int, default=640, help="resize the input (0: as is)")
     ap.add_argument("--height", type=int, default=480)
-    ap.add_argument("--model", default="swiftnet_lite0")
-    ap.add_argument("--weights", default="")
-    ap.add_argument("--mode", default="temporal", choices=ENGINE_MODES,
+    ap.add_argument("--params", default=None, metavar="FILE",
+                    help="the node's ROS 2 parameter file (e.g. config/temporal_cpu.yaml): its "
+                         "engine parameters; --model, --weights, --mode and --set override it")
+    ap.add_argument("--model", default=None, help="registered model (default swiftnet_lite0)")
+    ap.add_argument("--weights", default=None)
+    ap.add_argument("--mode", default=None, choices=ENGINE_MODES,
                     help="engine mode (default temporal: FULL, LOW and REUSE blocks)")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="any other engine setting, as seg_accel_eval's (e.g. "
@@ -75,23 +80,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     try:
-        config = EngineConfig(**{"model": args.model, "weights": args.weights,
-                                 "mode": args.mode, **parse_settings(args.set)})
+        settings, unused = engine_settings_from(
+            DEMO_DEFAULTS, args.params,
+            {"model": args.model, "weights": args.weights, "mode": args.mode}, args.set)
+        config = EngineConfig(**settings)
     except ValueError as exc:
         raise SystemExit(f"seg_accel_demo: {exc}") from None
+    if unused:
+        print(f"seg_accel_demo: {args.params}: not passed to the demo's node: "
+              f"{', '.join(unused)}")
     spec = resolve_input(args.input)
     size = (args.width, args.height) if args.width and args.height else None
     source = open_eval_source(spec, size=size, fps=camera_rate(spec, args.rate),
                               generated_count=args.frames)
     out = Path(args.out)
-    palette = get_spec(args.model).palette
+    palette = get_spec(config.model).palette
     video = OverlayVideo(out / "overlay.mp4", min(source.rate_hz or 10.0, 15.0), palette)
     samples = SampleFrames(sample_indices(source.expected_frames(args.frames)))
     print(f"seg_accel_demo: {args.frames} frames of {source.description} "
           f"({source.timing}) through seg_accel_node")
     try:
         evaluation = run_live(source, config, max_frames=args.frames,
-                              reference=args.mode != "dense", sinks=[video, samples],
+                              reference=config.mode != "dense", sinks=[video, samples],
                               log_dir=out / "logs", say=lambda t: print(f"seg_accel_demo: {t}"))
     finally:
         video.close()

@@ -10,6 +10,7 @@ Examples::
     seg_accel_eval camvid:temporal --mode blocks --sweep full_fraction=0.1,0.25,0.5 \\
         --report out/sweep
     seg_accel_eval drive.mcap --live --report out/live --labels-bag out/live_labels
+    seg_accel_eval drive.mp4 --params config/temporal_cpu_720p.yaml   # the node's settings
 
 Offline (default): every frame through the engine and, in the same run, through the dense
 network, for the speed ratio and the fidelity; deterministic. ``--live``: through the real node
@@ -25,7 +26,7 @@ import argparse
 import dataclasses
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,14 @@ from seg_accel_ros.evaluation.report import (
 )
 from seg_accel_ros.evaluation.sources import EvalSource, open_eval_source
 from seg_accel_ros.models.registry import ModelLoadError, get_spec, list_models
+from seg_accel_ros.ros.params_file import engine_settings, node_only, read_params_file
 
 DATASETS = ("camvid",)
 FIXED_FIELDS = ("model", "weights", "device")  # one dense reference: same network throughout
+# the engine settings of seg_accel_eval when neither --params nor an option gives them
+EVAL_DEFAULTS: dict[str, Any] = {"model": "swiftnet_lite0", "weights": "", "device": "cpu",
+                                 "mode": "dense", "num_threads": 0, "full_fraction": 0.25,
+                                 "block_size": 128}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,19 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="resize frames (labels by nearest neighbour)")
     src.add_argument("--max-frames", "--limit", dest="max_frames", type=int, default=None,
                      metavar="N", help="evaluate only the first N frames")
-    eng = p.add_argument_group("engine")
-    eng.add_argument("--model", default="swiftnet_lite0",
-                     help=f"registered model ({', '.join(list_models())})")
+    eng = p.add_argument_group("engine (options and --set override --params)")
+    eng.add_argument("--params", default=None, metavar="FILE",
+                     help="the node's ROS 2 parameter file (e.g. config/temporal_cpu.yaml): "
+                          "its engine parameters")
+    eng.add_argument("--model", default=None,
+                     help=f"registered model ({', '.join(list_models())}; default "
+                          f"{EVAL_DEFAULTS['model']})")
     eng.add_argument("--weights", default=None, help="weights file (default: the model's own)")
-    eng.add_argument("--mode", default="dense", help=f"engine mode ({', '.join(ENGINE_MODES)})")
-    eng.add_argument("--full-fraction", type=float, default=0.25,
+    eng.add_argument("--mode", default=None,
+                     help=f"engine mode ({', '.join(ENGINE_MODES)}; default dense)")
+    eng.add_argument("--full-fraction", type=float, default=None,
                      help="share of blocks at full resolution (default 0.25)")
-    eng.add_argument("--block-size", type=int, default=128,
+    eng.add_argument("--block-size", type=int, default=None,
                      help="block side in input pixels (default 128)")
     eng.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                      help="any other engine setting (EngineConfig field); repeatable")
-    eng.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
-    eng.add_argument("--threads", type=int, default=0,
+    eng.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cpu)")
+    eng.add_argument("--threads", type=int, default=None,
                      help="CPU threads for torch and OpenCV (default 0: their own choice)")
     run = p.add_argument_group("run")
     run.add_argument("--sweep", default=None, metavar="FIELD=V1,V2,...",
@@ -166,13 +177,33 @@ def parse_sweep(text: str) -> tuple[str, list[Any]]:
     return name, [parse_value(name, v.strip()) for v in values.split(",") if v.strip()]
 
 
+def engine_settings_from(defaults: Mapping[str, Any], params: str | None,
+                         options: Mapping[str, Any], items: Sequence[str]
+                         ) -> tuple[dict[str, Any], list[str]]:
+    """EngineConfig fields, later sources winning: a tool's ``defaults``, the engine
+    parameters of the node's parameter file ``params``, the command line's ``options`` (None:
+    not given) and ``--set`` ``items``; and the file's parameters that only the node reads
+    (ValueError if any source is bad)."""
+    base = dict(defaults)
+    unused: list[str] = []
+    if params:
+        values = read_params_file(params)
+        base.update(engine_settings(values))
+        unused = node_only(values)
+    base.update({k: v for k, v in options.items() if v is not None})
+    base.update(parse_settings(items))
+    return base, unused
+
+
 def engine_configs(args: argparse.Namespace) -> tuple[list[EngineConfig], list[str], str | None]:
     """The configurations to evaluate, their names, and the swept field (ValueError if bad)."""
-    base: dict[str, Any] = {
-        "model": args.model, "weights": args.weights or "", "device": args.device,
-        "mode": args.mode, "num_threads": args.threads, "full_fraction": args.full_fraction,
-        "block_size": args.block_size}
-    base.update(parse_settings(args.set))
+    options = {"model": args.model, "weights": args.weights, "device": args.device,
+               "mode": args.mode, "num_threads": args.threads,
+               "full_fraction": args.full_fraction, "block_size": args.block_size}
+    base, unused = engine_settings_from(EVAL_DEFAULTS, args.params, options, args.set)
+    if unused and not args.quiet:
+        print(f"seg_accel_eval: {args.params}: not used offline (node only): "
+              f"{', '.join(unused)}", file=sys.stderr)
     if not args.sweep:
         return [EngineConfig(**base)], [base["mode"]], None
     name, values = parse_sweep(args.sweep)
@@ -242,9 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("pipelined: which labels a frame gets depends on when it arrives; "
                      "evaluate it at the camera's rate with --live")
     try:
-        spec = get_spec(args.model)
-        if not args.weights and spec.default_weights is None:
-            print(f"seg_accel_eval: warning: no --weights given and model {args.model!r} has "
+        model, weights = configs[0].model, configs[0].weights
+        spec = get_spec(model)
+        if not weights and spec.default_weights is None:
+            print(f"seg_accel_eval: warning: no --weights given and model {model!r} has "
                   "no default weights: evaluating its initialisation", file=sys.stderr)
         source = open_source(args)
         sinks, samples = make_sinks(args, source, spec.palette)

@@ -45,3 +45,10 @@ def test_demo_rejects_a_missing_input(tmp_path):
 def test_demo_rejects_an_unknown_engine_setting(tmp_path):
     with pytest.raises(SystemExit, match="unknown engine setting 'reuse_treshold'"):
         demo.main(["--out", str(tmp_path), "--set", "reuse_treshold=8"])
+
+
+def test_demo_rejects_a_parameter_file_the_node_would_refuse(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    reuse_granularity: pixel\n")
+    with pytest.raises(SystemExit, match="reuse_granularity must be one of"):
+        demo.main(["--out", str(tmp_path), "--params", str(params)])

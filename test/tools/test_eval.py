@@ -252,3 +252,44 @@ def test_eval_passes_any_engine_mode_through(tmp_path: Path) -> None:
     assert sum(report["path_mix"].values()) == pytest.approx(1.0)
     assert report["fidelity"] is not None and report["speed_ratio"] > 0
     assert 0 < report["cache_mb"]["mean"] <= report["cache_mb"]["max"]  # temporal: its cache
+
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def test_eval_runs_the_engine_a_node_parameter_file_sets_up(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture
+                                                             ) -> None:
+    """--params takes the file's engine parameters; options and --set win over them; the
+    node-only ones are named as unused."""
+    clip = _tiny_video(tmp_path / "clip.mp4", count=4, size=(256, 128))
+    preset = PROJECT / "config" / "temporal_cpu.yaml"
+    rc = main([str(clip), "--params", str(preset), "--block-size", "64",
+               "--set", "max_reuse_frames=2", "--json", str(tmp_path / "r.json")])
+    assert rc == 0
+    config = json.loads((tmp_path / "r.json").read_text())["config"]
+    assert {k: config[k] for k in ("mode", "full_fraction", "reuse_granularity",
+                                   "reuse_threshold", "motion_downscale")} == {
+        "mode": "temporal", "full_fraction": 1.0, "reuse_granularity": "frame",
+        "reuse_threshold": 8.0, "motion_downscale": 1}
+    assert config["max_reuse_frames"] == 2 and config["block_size"] == 64
+    assert "not used offline" not in capsys.readouterr().err
+
+    rc = main([str(clip), "--params", str(PROJECT / "config" / "seg_accel.yaml"),
+               "--mode", "blocks", "--block-size", "64", "--json", str(tmp_path / "d.json")])
+    assert rc == 0
+    assert json.loads((tmp_path / "d.json").read_text())["config"]["mode"] == "blocks"
+    assert "not used offline (node only): allow_cpu_fallback" in capsys.readouterr().err
+
+
+def test_eval_refuses_a_bad_parameter_file_before_running(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture
+                                                          ) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("/**:\n  ros__parameters:\n    max_reuse_frame: 4\n")
+    for path, reason in ((bad, "unknown parameter 'max_reuse_frame'"),
+                         (tmp_path / "missing.yaml", "cannot read parameter file")):
+        with pytest.raises(SystemExit) as exc:
+            main(["--params", str(path)])
+        assert exc.value.code == 2
+        assert reason in capsys.readouterr().err

@@ -1,0 +1,84 @@
+"""The node's ROS 2 parameter files, read without ROS: what the tools' ``--params`` apply.
+
+A file holds ``ros__parameters`` under node keys, as ``--params-file`` and launch take it.
+The node gets the entries under ``/**`` and then those under its own name (``seg_accel_node``,
+``/seg_accel_node``, ``/ns/seg_accel_node``, ``/**/seg_accel_node``), later ones winning,
+which is the order rcl applies them in. Every value is checked as the node's configure would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+
+from seg_accel_ros.engine.config import EngineConfig
+from seg_accel_ros.ros.parameters import SPECS
+
+NODE_NAME = "seg_accel_node"
+FLAGS = ("use_sim_time", "autostart")  # true/false parameters the node takes besides SPECS
+
+
+def read_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, object]:
+    """The parameter values ``path`` gives node ``node_name`` (ValueError naming the file and
+    every entry the node would reject)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"cannot read parameter file {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"parameter file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"parameter file {path} must map node names to 'ros__parameters'")
+    values: dict[str, object] = {}
+    for key in sorted(data, key=lambda k: k != "/**"):  # '/**' first, the node's own after
+        if not _applies(str(key), node_name):
+            continue
+        entry = data[key]
+        params = entry.get("ros__parameters") if isinstance(entry, dict) else None
+        if not isinstance(params, dict):
+            raise ValueError(f"parameter file {path}: {key!r} has no 'ros__parameters' mapping")
+        values.update(params)
+    reasons = [_reason(name, value) for name, value in values.items()]
+    reasons = [r for r in reasons if r]
+    if reasons:
+        raise ValueError(f"parameter file {path}: " + "; ".join(reasons))
+    return values
+
+
+def engine_settings(values: Mapping[str, object]) -> dict[str, object]:
+    """The :class:`EngineConfig` fields among node parameter ``values`` (integers given for
+    float parameters made floats, as the node does)."""
+    fields = {f.name for f in dataclasses.fields(EngineConfig)}
+    settings = {}
+    for name, value in values.items():
+        if name in fields:
+            if isinstance(SPECS[name].default, float) and isinstance(value, int):
+                value = float(value)
+            settings[name] = value
+    return settings
+
+
+def node_only(values: Mapping[str, object]) -> list[str]:
+    """The parameters among ``values`` that only the node reads (QoS, outputs, start-up)."""
+    fields = {f.name for f in dataclasses.fields(EngineConfig)}
+    return sorted(name for name in values if name not in fields)
+
+
+def _applies(key: str, node_name: str) -> bool:
+    """Whether entries under node key ``key`` reach the node ``node_name``."""
+    if key == "/**":
+        return True
+    return key.rsplit("/", 1)[-1] == node_name
+
+
+def _reason(name: str, value: object) -> str | None:
+    if name in FLAGS:
+        return None if isinstance(value, bool) else f"{name} must be true or false"
+    spec = SPECS.get(name)
+    if spec is None:
+        return f"unknown parameter {name!r}"
+    return spec.check(value)

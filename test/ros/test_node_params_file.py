@@ -1,0 +1,41 @@
+"""The shipped CPU temporal preset, given to the node as ROS 2 gives a parameter file: the node
+(in its own process, over DDS) takes every value it sets, keeps the defaults of the others, and
+labels frames with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from ros_harness import FrameSender, start_node
+
+from seg_accel_ros.ros.parameters import SPECS
+from seg_accel_ros.ros.params_file import read_params_file
+
+PROJECT = Path(__file__).resolve().parents[2]
+PRESET = PROJECT / "config" / "temporal_cpu_720p.yaml"
+NODE = "seg_preset"
+
+
+def test_the_node_runs_the_cpu_preset_from_its_parameter_file(dds_env, probe, tmp_path):
+    preset = read_params_file(PRESET)
+    node = start_node(dds_env, tmp_path / "node.log",
+                      {"autostart": True, "warmup_frames": 0}, name=NODE,
+                      params_files=(PRESET,))
+    sender = None
+    try:
+        others = ["block_size", "keyframe_interval", "low_fusion"]
+        values = probe.get_parameters(NODE, [*preset, *others])
+        assert dict(zip([*preset, *others], values, strict=True)) == {
+            **preset, **{name: SPECS[name].default for name in others}}, node.output()
+        sender = FrameSender(probe, NODE)
+        rng = np.random.default_rng(0)
+        frame = np.repeat(np.repeat(rng.integers(0, 255, (16, 32, 3), np.uint8), 8, 0), 8, 1)
+        answered = [sender.send(frame, 10.0 + 0.1 * i, timeout=60) for i in range(3)]
+        assert all(msg is not None for msg in answered), node.output()
+        assert (answered[-1].height, answered[-1].width) == (128, 256)
+        assert probe.get_state(NODE) == "active"
+    finally:
+        if sender is not None:
+            sender.close()
+        node.stop()
