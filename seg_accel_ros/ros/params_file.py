@@ -1,9 +1,11 @@
 """The node's ROS 2 parameter files, read without ROS: what the tools' ``--params`` apply.
 
 A file holds ``ros__parameters`` under node keys, as ``--params-file`` and launch take it.
-The node gets the entries under ``/**`` and then those under its own name (``seg_accel_node``,
-``/seg_accel_node``, ``/ns/seg_accel_node``, ``/**/seg_accel_node``), later ones winning,
-which is the order rcl applies them in. Every value is checked as the node's configure would.
+The entries under ``/**`` apply first, then those under a key naming the node
+(``seg_accel_node``, ``/seg_accel_node``), which win: rclpy's order. The tools run no
+namespace, so a key in one (``/front/seg_accel_node``) applies too: a file written for a
+namespaced camera evaluates as that camera's node runs. Every value is checked as the node's
+configure would.
 """
 
 from __future__ import annotations
