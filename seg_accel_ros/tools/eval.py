@@ -202,7 +202,7 @@ def engine_configs(args: argparse.Namespace) -> tuple[list[EngineConfig], list[s
                "full_fraction": args.full_fraction, "block_size": args.block_size}
     base, unused = engine_settings_from(EVAL_DEFAULTS, args.params, options, args.set)
     if unused and not args.quiet:
-        print(f"seg_accel_eval: {args.params}: not used offline (node only): "
+        print(f"seg_accel_eval: {args.params}: only the node reads these, not used here: "
               f"{', '.join(unused)}", file=sys.stderr)
     if not args.sweep:
         return [EngineConfig(**base)], [base["mode"]], None

@@ -273,13 +273,14 @@ def test_eval_runs_the_engine_a_node_parameter_file_sets_up(tmp_path: Path,
         "mode": "temporal", "full_fraction": 1.0, "reuse_granularity": "frame",
         "reuse_threshold": 8.0, "motion_downscale": 1}
     assert config["max_reuse_frames"] == 2 and config["block_size"] == 64
-    assert "not used offline" not in capsys.readouterr().err
+    assert "not used here" not in capsys.readouterr().err
 
     rc = main([str(clip), "--params", str(PROJECT / "config" / "seg_accel.yaml"),
                "--mode", "blocks", "--block-size", "64", "--json", str(tmp_path / "d.json")])
     assert rc == 0
     assert json.loads((tmp_path / "d.json").read_text())["config"]["mode"] == "blocks"
-    assert "not used offline (node only): allow_cpu_fallback" in capsys.readouterr().err
+    assert "only the node reads these, not used here: allow_cpu_fallback" in (
+        capsys.readouterr().err)
 
 
 def test_eval_refuses_a_bad_parameter_file_before_running(tmp_path: Path,
