@@ -17,16 +17,20 @@ import cv2
 import numpy as np
 
 from seg_accel_ros.engine.blocks.reuse import MotionField
+from seg_accel_ros.engine.motion import pixel_positions, remap_nearest
+
+
+def bilinear_positions(motion: MotionField, height: int, width: int) -> np.ndarray:
+    """height x width x (x, y) float32: where each pixel was in the previous frame, the flow
+    interpolated bilinearly to full resolution."""
+    flow = cv2.resize(motion.flow, (width, height), interpolation=cv2.INTER_LINEAR)
+    return flow + pixel_positions(height, width)
 
 
 def warp_labels(previous: np.ndarray, motion: MotionField) -> np.ndarray:
     """``previous`` HxW labels moved into the current frame (nearest label, border
     replicated), with the flow interpolated bilinearly to full resolution."""
-    h, w = previous.shape
-    flow = cv2.resize(motion.flow, (w, h), interpolation=cv2.INTER_LINEAR)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    return cv2.remap(previous, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_NEAREST,
-                     borderMode=cv2.BORDER_REPLICATE)
+    return remap_nearest(previous, bilinear_positions(motion, *previous.shape))
 
 
 @dataclass
@@ -55,8 +59,9 @@ class ScheduleBound:
         self.counts[t][0] = self._class_counts(labels, labels)
         carried = []
         if motion is not None:
+            positions = bilinear_positions(motion, *labels.shape)  # the same for every map
             for source, moved in self._carried:
-                moved = warp_labels(moved, motion)
+                moved = remap_nearest(moved, positions)
                 self.drift[source][t - source] = float((moved != labels).mean())
                 self.counts[source][t - source] = self._class_counts(moved, labels)
                 if t - source < self.max_run:
