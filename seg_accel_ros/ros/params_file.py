@@ -21,6 +21,7 @@ from seg_accel_ros.ros.parameters import SPECS
 
 NODE_NAME = "seg_accel_node"
 FLAGS = ("use_sim_time", "autostart")  # true/false parameters the node takes besides SPECS
+ENGINE_FIELDS = frozenset(f.name for f in dataclasses.fields(EngineConfig))
 
 
 def read_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, object]:
@@ -54,10 +55,9 @@ def read_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, 
 def engine_settings(values: Mapping[str, object]) -> dict[str, object]:
     """The :class:`EngineConfig` fields among node parameter ``values`` (integers given for
     float parameters made floats, as the node does)."""
-    fields = {f.name for f in dataclasses.fields(EngineConfig)}
     settings = {}
     for name, value in values.items():
-        if name in fields:
+        if name in ENGINE_FIELDS:
             if isinstance(SPECS[name].default, float) and isinstance(value, int):
                 value = float(value)
             settings[name] = value
@@ -66,8 +66,7 @@ def engine_settings(values: Mapping[str, object]) -> dict[str, object]:
 
 def node_only(values: Mapping[str, object]) -> list[str]:
     """The parameters among ``values`` that only the node reads (QoS, outputs, start-up)."""
-    fields = {f.name for f in dataclasses.fields(EngineConfig)}
-    return sorted(name for name in values if name not in fields)
+    return sorted(name for name in values if name not in ENGINE_FIELDS)
 
 
 def _applies(key: str, node_name: str) -> bool:
