@@ -30,7 +30,7 @@ from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import CompressedImage, Image
 
 from seg_accel_ros import image_codec
-from seg_accel_ros.engine.config import EngineConfig
+from seg_accel_ros.engine.config import EngineConfig, cpu_speed_note
 from seg_accel_ros.engine.factory import Engine, EngineError, build_engine, resolve_device
 from seg_accel_ros.engine.stream import StreamMonitor
 from seg_accel_ros.engine.temporal import TemporalEngine
@@ -219,6 +219,9 @@ class SegAccelNode(LifecycleNode):
         self.get_logger().debug(f"{frozen} long-lived objects exempt from garbage collection")
         self.get_logger().info(
             f"configured: model {config.model} ({engine.model.weights}) on {device}")
+        note = cpu_speed_note(engine_config)
+        if note:
+            self.get_logger().warning(note)
         return TransitionCallbackReturn.SUCCESS
 
     def _warm_up(self, engine: Engine, config: NodeConfig) -> None:

@@ -1,6 +1,6 @@
 """The shipped CPU temporal preset, given to the node as ROS 2 gives a parameter file: the node
 (in its own process, over DDS) takes every value it sets, keeps the defaults of the others, and
-labels frames with it."""
+labels frames with it, without the configure-time note that its settings are slow on a CPU."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def test_the_node_runs_the_cpu_preset_from_its_parameter_file(dds_env, probe, tm
         assert all(msg is not None for msg in answered), node.output()
         assert (answered[-1].height, answered[-1].width) == (128, 256)
         assert probe.get_state(NODE) == "active"
+        assert "configured: model" in node.output()
+        assert "usually slower than dense" not in node.output()  # whole-frame REUSE: fast
     finally:
         if sender is not None:
             sender.close()

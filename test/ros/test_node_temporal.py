@@ -67,6 +67,16 @@ def test_still_camera_frames_are_reused(node, probe):
         sender.close()
 
 
+def test_configure_warns_that_per_block_reuse_is_slow_on_a_cpu(node, probe):
+    deadline = time.monotonic() + 30
+    while "configured: model" not in node.output() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = node.output()
+    assert "configured: model" in log, log
+    assert "WARN" in log and "usually slower than dense on a CPU" in log, log
+    assert "config/temporal_cpu.yaml" in log
+
+
 def test_frames_of_an_odd_size_get_labels_of_that_size(node, probe):
     """127 x 255 (odd, like KITTI's 375 rows), recomputed after every REUSE frame: frames
     without FULL blocks see half-resolution sizes rounded up, yet every label image has the
