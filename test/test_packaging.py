@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -47,3 +48,14 @@ def test_colcon_build_installs_executables_launch_and_config(tmp_path):
         assert (share / rel).is_file(), rel
     assert (prefix / "share" / "ament_index" / "resource_index" / "packages"
             / "seg_accel_ros").is_file()
+    # the installed package finds its shipped presets in its share directory
+    site = next(prefix.glob("lib/python3*/site-packages"))
+    env = {**os.environ, "PYTHONPATH": str(site), "AMENT_PREFIX_PATH": str(prefix)}
+    found = subprocess.run(
+        [sys.executable, "-c", "import seg_accel_ros.ros.params_file as m; "
+         "print(m.__file__); print(m.shipped_params_file('temporal_cpu.yaml'))"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0, found.stderr
+    module, preset = found.stdout.split()
+    assert Path(module).is_relative_to(site)
+    assert Path(preset) == share / "config" / "temporal_cpu.yaml"

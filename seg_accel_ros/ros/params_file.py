@@ -83,3 +83,18 @@ def _reason(name: str, value: object) -> str | None:
     if spec is None:
         return f"unknown parameter {name!r}"
     return spec.check(value)
+
+
+def shipped_params_file(name: str) -> Path | None:
+    """The parameter file ``config/<name>`` this package ships: in its source tree (an
+    editable install), else in its share directory (a colcon install); None if neither has it."""
+    source = Path(__file__).resolve().parents[2] / "config" / name
+    if source.is_file():
+        return source
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        share = Path(get_package_share_directory("seg_accel_ros", print_warning=False))
+    except (ImportError, LookupError, OSError, ValueError):  # no ament index, or not in it
+        return None
+    installed = share / "config" / name
+    return installed if installed.is_file() else None

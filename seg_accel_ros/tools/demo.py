@@ -5,7 +5,8 @@ in their own processes on a private DDS domain, this process watching the node's
 any subscriber would. Leaves an overlay video, the report (HTML, Markdown, JSON) with its plots
 and per-frame records, printing where they are. The input defaults to OpenCV's street-scene
 sample video from Debian's opencv-doc (generated frames when that cannot be fetched);
-``--input`` takes any video file, image folder or rosbag2.
+``--input`` takes any video file, image folder or rosbag2. In temporal mode on a CPU the node
+gets the shipped preset for the frame size unless ``--params`` names another file (or none).
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from seg_accel_ros.demo_input import street_video
 from seg_accel_ros.engine.config import ENGINE_MODES, EngineConfig
 from seg_accel_ros.evaluation.outputs import OverlayVideo, SampleFrames, sample_indices
 from seg_accel_ros.evaluation.report import build_report, format_summary, write_report_dir
-from seg_accel_ros.evaluation.sources import is_bag, open_eval_source
+from seg_accel_ros.evaluation.sources import EvalSource, is_bag, open_eval_source
 from seg_accel_ros.frame_sources import video_fps
 from seg_accel_ros.models.registry import get_spec
+from seg_accel_ros.ros.params_file import shipped_params_file
 from seg_accel_ros.tools.eval import engine_settings_from
 from seg_accel_ros.tools.live_eval import run_live
 
 DEMO_DEFAULTS = {"model": "swiftnet_lite0", "weights": "", "mode": "temporal"}
+SMALL_FRAME_PIXELS = 640 * 480  # up to this, config/temporal_cpu.yaml; above, the 720p one
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -40,15 +43,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--width", type=int, default=640, help="resize the input (0: as is)")
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--params", default=None, metavar="FILE",
-                    help="the node's ROS 2 parameter file (e.g. config/temporal_cpu.yaml): its "
-                         "engine parameters; --model, --weights, --mode and --set override it")
+                    help="the node's ROS 2 parameter file: its engine parameters; --model, "
+                         "--weights, --mode and --set override it. Default, in temporal mode on "
+                         "a CPU: the shipped preset for the frame size (config/temporal_cpu.yaml "
+                         "up to 640x480, config/temporal_cpu_720p.yaml above); 'none': the "
+                         "node's own defaults")
     ap.add_argument("--model", default=None, help="registered model (default swiftnet_lite0)")
     ap.add_argument("--weights", default=None)
     ap.add_argument("--mode", default=None, choices=ENGINE_MODES,
-                    help="engine mode (default temporal: FULL, LOW and REUSE blocks)")
+                    help="engine mode (default temporal: REUSE and computed frames, or blocks "
+                         "with --params none)")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="any other engine setting, as seg_accel_eval's (e.g. "
-                         "reuse_granularity=frame); repeatable")
+                         "max_reuse_frames=2); repeatable")
     return ap.parse_args(argv)
 
 
@@ -75,24 +82,58 @@ def camera_rate(source: str, requested: float) -> float | None:
     return min(15.0, own or 10.0)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the demo; returns 0 when the node produced labels."""
-    args = parse_args(argv)
-    started = time.monotonic()
+def frame_pixels(source: EvalSource) -> int:
+    """Pixels of ``source``'s first frame (0 when it has none)."""
+    first = next(source.frames(1), None)
+    return 0 if first is None else first.rgb.shape[0] * first.rgb.shape[1]
+
+
+def cpu_preset(pixels: int) -> Path | None:
+    """The shipped CPU temporal parameter file for frames of ``pixels`` (None if not found)."""
+    return shipped_params_file("temporal_cpu.yaml" if pixels <= SMALL_FRAME_PIXELS
+                               else "temporal_cpu_720p.yaml")
+
+
+def engine_config(args: argparse.Namespace, params: str | None) -> EngineConfig:
+    """The node's engine configuration from the demo's defaults, ``params`` and the command
+    line (SystemExit with the reason if any of them is bad)."""
     try:
         settings, unused = engine_settings_from(
-            DEMO_DEFAULTS, args.params,
+            DEMO_DEFAULTS, params,
             {"model": args.model, "weights": args.weights, "mode": args.mode}, args.set)
         config = EngineConfig(**settings)
     except ValueError as exc:
         raise SystemExit(f"seg_accel_demo: {exc}") from None
     if unused:
-        print(f"seg_accel_demo: {args.params}: not passed to the demo's node: "
-              f"{', '.join(unused)}")
+        print(f"seg_accel_demo: {params}: not passed to the demo's node: {', '.join(unused)}")
+    return config
+
+
+def preset_for(config: EngineConfig, args: argparse.Namespace,
+               source: EvalSource) -> Path | None:
+    """The CPU preset the demo applies when no ``--params`` is given and it runs temporal mode
+    on a CPU: the shipped file for the frame size."""
+    if args.params is not None or config.mode != "temporal" or config.device != "cpu":
+        return None
+    return cpu_preset(frame_pixels(source))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; returns 0 when the node produced labels."""
+    args = parse_args(argv)
+    started = time.monotonic()
+    params = None if args.params in (None, "none") else args.params
+    config = engine_config(args, params)  # bad options fail before the input is fetched
     spec = resolve_input(args.input)
     size = (args.width, args.height) if args.width and args.height else None
     source = open_eval_source(spec, size=size, fps=camera_rate(spec, args.rate),
                               generated_count=args.frames)
+    preset = preset_for(config, args, source)
+    if preset is not None:
+        params = str(preset)
+        config = engine_config(args, params)
+    if params is not None:
+        print(f"seg_accel_demo: engine parameters from {params}")
     out = Path(args.out)
     palette = get_spec(config.model).palette
     video = OverlayVideo(out / "overlay.mp4", min(source.rate_hz or 10.0, 15.0), palette)

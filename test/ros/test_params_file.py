@@ -9,7 +9,12 @@ import pytest
 
 from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.ros.parameters import NodeConfig
-from seg_accel_ros.ros.params_file import engine_settings, node_only, read_params_file
+from seg_accel_ros.ros.params_file import (
+    engine_settings,
+    node_only,
+    read_params_file,
+    shipped_params_file,
+)
 
 PROJECT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((PROJECT / "config").glob("*.yaml"))
@@ -98,3 +103,8 @@ def test_every_bad_entry_is_named_at_once(tmp_path):
 def test_a_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="cannot read parameter file .*missing.yaml"):
         read_params_file(tmp_path / "missing.yaml")
+
+
+def test_the_shipped_files_are_found_by_name_and_others_are_not():
+    assert shipped_params_file("temporal_cpu.yaml") == PROJECT / "config" / "temporal_cpu.yaml"
+    assert shipped_params_file("no_such_preset.yaml") is None
