@@ -38,6 +38,9 @@ def plain_state_dict(obj: object) -> Mapping[str, torch.Tensor]:
     raise ModelLoadError("file does not contain a state dict of tensors")
 
 
+UNTRAINED = "architecture default initialisation"  # LoadedModel.weights without a file
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything needed to build, load and use one registered network.
@@ -100,6 +103,12 @@ class LoadedModel:
     weights: str  # where the weights came from, for logs and reports
     device: torch.device
 
+    @property
+    def trained(self) -> bool:
+        """Whether weights were loaded (else the architecture's initialisation: the labels
+        of an untrained network mean nothing)."""
+        return self.weights != UNTRAINED
+
 
 def load_state_dict_file(path: str | Path, extract: StateDictExtractor = plain_state_dict
                          ) -> Mapping[str, torch.Tensor]:
@@ -156,7 +165,7 @@ def create_model(name: str, weights: str | Path | None = None,
         module = spec.build()
     except Exception as exc:
         raise ModelLoadError(f"cannot build model {name!r}: {exc}") from exc
-    source = "architecture default initialisation"
+    source = UNTRAINED
     path = Path(weights) if weights else spec.default_weights
     if path is not None:
         state = load_state_dict_file(path, spec.extract_state_dict)

@@ -219,6 +219,10 @@ class SegAccelNode(LifecycleNode):
         self.get_logger().debug(f"{frozen} long-lived objects exempt from garbage collection")
         self.get_logger().info(
             f"configured: model {config.model} ({engine.model.weights}) on {device}")
+        if not engine.model.trained:
+            self.get_logger().warning(
+                f"model {config.model} has no trained weights (packaged ones or a 'weights' "
+                f"file): it runs untrained and its labels mean nothing")
         note = cpu_speed_note(engine_config)
         if note:
             self.get_logger().warning(note)

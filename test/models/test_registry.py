@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from seg_accel_ros.models.cgnet import CGNet
 from seg_accel_ros.models.registry import (
+    UNTRAINED,
     ModelLoadError,
     create_model,
     get_spec,
@@ -41,7 +42,14 @@ def packaged_state() -> dict[str, torch.Tensor]:
 
 
 def test_the_packaged_weights_load() -> None:
-    assert create_model(MODEL).weights == str(get_spec(MODEL).default_weights)
+    model = create_model(MODEL)
+    assert model.weights == str(get_spec(MODEL).default_weights)
+    assert model.trained
+
+
+def test_a_network_without_weights_says_it_is_untrained() -> None:
+    model = create_model("espnet")  # its checkpoint lives outside the package
+    assert model.weights == UNTRAINED and not model.trained
 
 
 def test_missing_file(tmp_path: Path) -> None:

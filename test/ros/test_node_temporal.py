@@ -207,6 +207,16 @@ def test_low_fusion_is_rejected_live_for_a_network_without_it(node_without_fusio
         assert ok.successful, ok.reason
 
 
+def test_a_network_without_trained_weights_is_named_untrained_at_configure(
+        node_without_fusion, node, probe):
+    deadline = time.monotonic() + 120
+    while probe.get_state("plain_node") != "active":
+        assert time.monotonic() < deadline, node_without_fusion.output()
+        time.sleep(0.2)
+    assert "model espnet has no trained weights" in node_without_fusion.output()
+    assert "has no trained weights" not in node.output()  # swiftnet_lite0's packaged ones
+
+
 def test_low_fusion_is_accepted_live_where_it_is_bundled(node, probe):
     if not fusion_path("swiftnet_lite0").is_file():
         pytest.skip("no bundled fusion weights for swiftnet_lite0")
