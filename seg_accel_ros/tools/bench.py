@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     from seg_accel_ros.engine.blocks.timing import STAGES
     from seg_accel_ros.engine.config import ENGINE_MODES
     from seg_accel_ros.tools.reporting import format_table, write_json
-    from seg_accel_ros.tools.temporal_bench import curve_rows
+    from seg_accel_ros.tools.temporal_bench import summary_rows
 
     # No abbreviations: --default-allocator is read from argv above, before parsing.
     ap = argparse.ArgumentParser(prog="seg_accel_bench", description=__doc__.splitlines()[0],
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
     if args.suite == "temporal":
         report = run_temporal_suite(args)
-        print("\n".join(curve_rows(report)))
+        print("\n".join(summary_rows(report)))
     elif args.suite == "blocks":
         report = run_blocks_bench(args, height, width)
     elif args.suite == "soak":
@@ -161,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         report = run_node_bench(args.duration, args.rate, width, height, args.model,
                                 args.source, args.encoding, args.mode,
                                 node_params=node_parameters(args.set))
-    print(format_table([(k, v) for k, v in report.items()], f"seg_accel_bench --suite "
-                       f"{args.suite}"))
+    # the temporal suite's per-network figures are the lines above; the JSON keeps them all
+    rows = [(k, v) for k, v in report.items()
+            if args.suite != "temporal" or not isinstance(v, dict) or k == "settings"]
+    print(format_table(rows, f"seg_accel_bench --suite {args.suite}"))
     if args.json:
         print(f"JSON: {write_json(args.json, report)}")
     return 0
