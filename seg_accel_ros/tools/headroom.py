@@ -114,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, EngineError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not model.trained:
+        print(f"warning: model {args.model} has no trained weights (give --weights): these "
+              "figures describe an untrained network", file=sys.stderr)
     with torch.inference_mode():
         report = measure_headroom(source, model, args.block_size, args.full_fraction,
                                   args.motion_downscale, args.max_frames,

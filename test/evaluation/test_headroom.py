@@ -113,6 +113,12 @@ def test_cli_prints_the_ceilings_and_writes_json(tmp_path, capsys) -> None:
     assert report["schedule_bound"]["frames"] == 3
 
 
+def test_cli_warns_that_a_network_without_weights_is_untrained(capsys) -> None:
+    assert cli.main(["generated", "--model", "espnet", "--max-frames", "2",
+                     "--block-size", "32"]) == 0
+    assert "model espnet has no trained weights" in capsys.readouterr().err
+
+
 def test_cli_refuses_a_missing_source(capsys) -> None:
     assert cli.main(["/nonexistent/clip.mp4"]) == 2
     assert "no bag, video file or image folder" in capsys.readouterr().err
