@@ -68,19 +68,18 @@ class EngineConfig:
 
 
 def cpu_speed_note(config: EngineConfig) -> str | None:
-    """Why ``config`` is not expected to run faster than the dense network on a CPU (measured;
-    README, Limits), or None: the node logs it at configure, so a slow choice is not a
-    surprise."""
+    """Why ``config`` is not expected to run faster than the dense network on a CPU (measured:
+    README, "Temporal mode on a CPU" and Limits), or None: the node logs it at configure, so a
+    slow choice is not a surprise."""
     if config.device != "cpu":
         return None
     if config.mode == "temporal" and config.reuse_granularity == "block":
         return ("temporal mode with per-block REUSE (reuse_granularity: block) is usually "
-                "slower than dense on a CPU (0.6x the dense throughput at 480x360, 1.1x at "
-                "1280x720, one thread): the block machinery costs more than REUSE saves; "
-                "reuse_granularity: frame REUSEs whole frames (3-4x; "
-                "config/temporal_cpu.yaml, config/temporal_cpu_720p.yaml)")
+                "slower than dense on a CPU, or barely faster at 1280x720: the block machinery "
+                "costs more than REUSE saves. reuse_granularity: frame REUSEs whole frames, "
+                "several times faster (config/temporal_cpu.yaml, "
+                "config/temporal_cpu_720p.yaml)")
     if config.mode == "blocks":
-        return ("blocks mode saves little on a CPU (0.90x the dense time at 1280x720 with 25% "
-                "FULL blocks, one thread; about dense's time with two; slower at 480x360): "
-                "its halo gathers and copies cost about what the LOW blocks save")
+        return ("blocks mode saves little on a CPU, and is slower than dense at small frame "
+                "sizes: its halo gathers and copies cost about what the LOW blocks save")
     return None
