@@ -70,8 +70,8 @@ def preset_settings(section: str, settings: dict) -> dict | None:
     if path is None:
         return None
     fields = engine_settings(read_params_file(path))
-    return {**{k: v for k, v in fields.items() if k not in ("model", "weights", "mode")},
-            **settings}
+    suite_fields = ("model", "weights", "mode", "block_size")  # the suite's own choice
+    return {**{k: v for k, v in fields.items() if k not in suite_fields}, **settings}
 
 
 def _with_preset(variants: dict[str, dict], section: str, settings: dict) -> dict[str, dict]:
