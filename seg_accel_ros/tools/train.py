@@ -71,7 +71,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="the same jitter for both frames of a video pair, of its own strength "
                         "(0: none); default: --color-jitter's")
     p.add_argument("--exposure-change", type=float, default=0.0, metavar="E",
-                   help="with a pair jitter: the earlier frame of a video pair is up to a "
+                   help="with --consistency-video and a pair jitter (--color-jitter or "
+                        "--pair-color-jitter): the earlier frame of a video pair is up to a "
                         "factor 1+-E brighter or darker than the later one")
     p.add_argument("--workers", type=int, default=2, help="data loader worker processes")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
@@ -141,6 +142,9 @@ def load_data(args: argparse.Namespace) -> tuple[Sequence, Sequence | None]:
 def load_pairs(args: argparse.Namespace) -> PairBatches | None:
     """The consistency loss's video pairs, or None without ``--consistency-video``."""
     if not args.consistency_video:
+        if args.exposure_change:
+            raise SystemExit("--exposure-change changes the video pairs of "
+                             "--consistency-video, and none is given")
         return None
     try:  # checked before the clips' flows, which take a minute
         option = "--color-jitter" if args.pair_color_jitter is None else "--pair-color-jitter"

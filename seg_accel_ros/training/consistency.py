@@ -119,6 +119,9 @@ class PairCrop:
     def __post_init__(self) -> None:
         if not 0.0 <= self.exposure < 1.0:
             raise ValueError(f"exposure must be in [0, 1), got {self.exposure}")
+        if self.exposure and self.color is None:
+            raise ValueError("an exposure change needs the pairs' colour jitter, which it "
+                             "varies between the two frames (none is set)")
 
     def __call__(self, pair: FramePair, rng: np.random.Generator
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -103,6 +103,8 @@ def test_crop_jitters_both_frames_alike_up_to_the_exposure_change() -> None:
     assert all(0.78 < s < 1.22 for s in steps) and np.ptp(steps) > 0.05
     with pytest.raises(ValueError, match="exposure"):
         PairCrop(exposure=1.5)
+    with pytest.raises(ValueError, match="needs the pairs' colour jitter"):
+        PairCrop(exposure=0.2)  # no colour jitter to vary: it would be ignored
 
 
 def test_consistency_loss_is_zero_for_predictions_that_follow_the_motion() -> None:
@@ -217,3 +219,7 @@ def test_train_tool_takes_consistency_clips(tmp_path: Path) -> None:
         main([*common, "--color-jitter", "1.5"])
     with pytest.raises(SystemExit, match="exposure-change"):
         main([*common, "--consistency-video", str(video), "--exposure-change", "2"])
+    with pytest.raises(SystemExit, match="needs the pairs' colour jitter"):
+        main([*common, "--consistency-video", str(video), "--exposure-change", "0.05"])
+    with pytest.raises(SystemExit, match="none is given"):
+        main([*common, "--exposure-change", "0.05"])
