@@ -107,19 +107,37 @@ def open_eval_source(spec: str, *, size: tuple[int, int] | None = None, fps: flo
     """
     if fps is not None and not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    if spec.startswith("camvid:"):
+    if spec.startswith("camvid:") or spec == "generated":
+        path, kind = None, spec.partition(":")[0]
+    else:
+        path = Path(spec)
+        if not path.exists():
+            raise FileNotFoundError(f"no bag, video file or image folder at {spec}")
+        kind = "bag" if is_bag(path) else "folder" if path.is_dir() else "video"
+    _check_options(kind, fps, topic, labels_dir)
+    if kind == "camvid":
         return camvid_source(spec[len("camvid:"):], camvid_root, size)
-    if spec == "generated":
+    if kind == "generated":
         return generated_source(size or (640, 360), fps or DEFAULT_RATE,
                                 generated_count or GENERATED_FRAMES)
-    path = Path(spec)
-    if not path.exists():
-        raise FileNotFoundError(f"no bag, video file or image folder at {spec}")
-    if is_bag(path):
+    assert path is not None
+    if kind == "bag":
         return bag_source(path, topic, size)
-    if path.is_dir():
+    if kind == "folder":
         return folder_source(path, labels_dir, fps, size)
     return video_source(path, fps, size)
+
+
+def _check_options(kind: str, fps: float | None, topic: str | None,
+                   labels_dir: str | Path | None) -> None:
+    """Refuse an option this kind of source would ignore (ValueError naming why)."""
+    if fps is not None and kind in ("camvid", "bag"):
+        raise ValueError("a frame rate applies to a video, an image folder or generated "
+                         f"frames; a {kind} source keeps the stamps it has")
+    if topic and kind != "bag":
+        raise ValueError(f"a topic applies to a bag, not to a {kind} source")
+    if labels_dir and kind != "folder":
+        raise ValueError(f"a labels folder applies to an image folder, not to a {kind} source")
 
 
 def is_bag(path: Path) -> bool:

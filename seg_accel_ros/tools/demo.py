@@ -126,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     config = engine_config(args, params)  # bad options fail before the input is fetched
     spec = resolve_input(args.input)
     size = (args.width, args.height) if args.width and args.height else None
-    source = open_eval_source(spec, size=size, fps=camera_rate(spec, args.rate),
-                              generated_count=args.frames)
+    try:
+        source = open_eval_source(spec, size=size, fps=camera_rate(spec, args.rate),
+                                  generated_count=args.frames)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"seg_accel_demo: {exc}") from None
     preset = preset_for(config, args, source)
     if preset is not None:
         params = str(preset)

@@ -85,6 +85,22 @@ def test_bag_frames_keep_their_header_stamps_and_frame_id(tmp_path: Path) -> Non
     np.testing.assert_array_equal(got[2].rgb, frames[2])
 
 
+def test_options_a_source_would_ignore_are_refused(tmp_path: Path) -> None:
+    bags.write_frames(tmp_path / "bag", list(generated_frames((32, 24), count=2)), [0, 1],
+                      topic="/cam/image")
+    (tmp_path / "plain").mkdir()
+    cv2.imwrite(str(tmp_path / "plain" / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="a bag source keeps the stamps it has"):
+        open_eval_source(str(tmp_path / "bag"), fps=10.0)
+    with pytest.raises(ValueError, match="a camvid source keeps the stamps it has"):
+        open_eval_source("camvid:temporal", camvid_root=tmp_path, fps=10.0)
+    with pytest.raises(ValueError, match="a topic applies to a bag, not to a folder"):
+        open_eval_source(str(tmp_path / "plain"), topic="/cam/image")
+    with pytest.raises(ValueError, match="labels folder applies to an image folder, not to a bag"):
+        open_eval_source(str(tmp_path / "bag"), labels_dir=tmp_path)
+    assert open_eval_source(str(tmp_path / "bag"), topic="/cam/image").topic == "/cam/image"
+
+
 def test_missing_inputs_say_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no bag, video file or image folder"):
         open_eval_source(str(tmp_path / "nothing.mp4"))
