@@ -68,9 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "camvid:SPLIT[/SEQ[:FIRST-LAST]] / camvid:temporal (default: "
                         "--dataset/--split)")
     src = p.add_argument_group("input")
-    src.add_argument("--dataset", default="camvid", choices=DATASETS,
-                     help="dataset when no SOURCE is given (camvid)")
-    src.add_argument("--split", default="test", choices=SPLITS, help="split (default: test)")
+    src.add_argument("--dataset", default=None, choices=DATASETS,
+                     help="dataset when no SOURCE is given (default: camvid)")
+    src.add_argument("--split", default=None, choices=SPLITS,
+                     help="its split (default: test)")
     src.add_argument("--data-root", default=None,
                      help="CamVid folder (default: $SEG_ACCEL_CAMVID or ../shared/data/camvid)")
     src.add_argument("--labels", default=None, metavar="DIR",
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "shared machine, with --threads 1)")
     run.add_argument("--live", action="store_true",
                      help="through the real node over DDS at the recorded rate")
-    run.add_argument("--rate", type=float, default=1.0,
+    run.add_argument("--rate", type=float, default=None,
                      help="--live: replay speed factor (default 1: the recorded rate)")
     out = p.add_argument_group("output")
     out.add_argument("--json", default=None, metavar="PATH", help="write the report as JSON")
@@ -213,7 +214,7 @@ def engine_configs(args: argparse.Namespace) -> tuple[list[EngineConfig], list[s
 
 def open_source(args: argparse.Namespace) -> EvalSource:
     """The input the arguments name."""
-    spec = args.source or f"{args.dataset}:{args.split}"
+    spec = args.source or f"{args.dataset or 'camvid'}:{args.split or 'test'}"
     return open_eval_source(spec, size=args.resize, fps=args.fps, topic=args.topic,
                             labels_dir=args.labels, camvid_root=args.data_root,
                             generated_count=args.max_frames)
@@ -247,7 +248,7 @@ def evaluate_args(args: argparse.Namespace, configs: list[EngineConfig], names: 
                 print(f"seg_accel_eval: {text}", file=sys.stderr, flush=True)
 
         return run_live(source, configs[0], max_frames=args.max_frames, reference=reference,
-                        rate=args.rate, sinks=sinks,
+                        rate=args.rate or 1.0, sinks=sinks,
                         log_dir=Path(args.report) / "logs" if args.report else None, say=say)
     return run_offline(source, configs, names, reference=reference,
                        max_frames=args.max_frames, sinks=sinks,
@@ -263,8 +264,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--max-frames must be >= 1")
     if args.live and (args.sweep or args.cpu_time):
         parser.error("--sweep and --cpu-time are for offline runs; leave out --live")
-    if not 0.0 < args.rate <= 100.0:
+    if args.rate is not None and not args.live:
+        parser.error("--rate is the replay speed of --live; offline runs take every frame")
+    if args.rate is not None and not 0.0 < args.rate <= 100.0:
         parser.error("--rate must be in (0, 100]")
+    if args.source and (args.dataset or args.split):
+        parser.error("--dataset and --split name the input when no SOURCE is given; "
+                     f"SOURCE {args.source} is given (CamVid splits: camvid:SPLIT)")
     try:
         configs, names, sweep_name = engine_configs(args)
     except (ValueError, TypeError) as exc:

@@ -97,7 +97,10 @@ def test_cli_rejects_bad_engine_settings(capsys: pytest.CaptureFixture) -> None:
                         (["--set", "full_fraction"], "FIELD=VALUE"),
                         (["--live", "--sweep", "full_fraction=0.1"], "offline runs"),
                         (["--mode", "temporal", "--set", "reuse_granularity=frame",
-                          "--set", "pipelined=true"], "with --live")):
+                          "--set", "pipelined=true"], "with --live"),
+                        (["--rate", "2"], "--rate is the replay speed of --live"),
+                        (["--live", "--rate", "0"], "--rate must be in (0, 100]"),
+                        (["generated", "--split", "val"], "SOURCE generated is given")):
         with pytest.raises(SystemExit):
             main(bad)
         assert reason in capsys.readouterr().err, bad
