@@ -14,6 +14,22 @@ from pathlib import Path
 from seg_accel_ros.runtime import keep_large_buffers_in_heap, keep_onednn_primitives
 
 SUITES = ("node", "blocks", "temporal", "soak")
+_NODE_OPTIONS = {"duration", "rate", "size", "encoding", "mode", "source", "model", "set"}
+SUITE_OPTIONS = {  # the options each suite reads (besides --suite and --json)
+    "node": _NODE_OPTIONS,
+    "soak": _NODE_OPTIONS,
+    "blocks": {"model", "size", "source", "fractions", "repeats", "block_size", "threads",
+               "cpu_time", "stage", "block_machinery", "default_allocator"},
+    "temporal": {"models", "thresholds", "highway_frames", "shared", "set", "block_size",
+                 "threads", "cpu_time", "default_allocator"},
+}
+
+
+def ignored_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
+    """The options given a value that ``args.suite`` would not read."""
+    reads = SUITE_OPTIONS[args.suite] | {"suite", "json"}
+    return [f"--{name.replace('_', '-')}" for name, value in vars(args).items()
+            if name not in reads and value != parser.get_default(name)]
 
 
 def run_blocks_bench(args: argparse.Namespace, height: int, width: int) -> dict:
@@ -144,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep glibc's allocator defaults instead of the node's settings "
                          "(to see what the settings change)")
     args = ap.parse_args(argv)
+    ignored = ignored_options(args, ap)
+    if ignored:
+        ap.error(f"{', '.join(ignored)}: not read by --suite {args.suite}")
     width, height = (int(v) for v in args.size.lower().split("x"))
     if args.suite == "temporal":
         report = run_temporal_suite(args)

@@ -53,3 +53,16 @@ def test_temporal_suite_settings_take_the_engine_fields_types(tmp_path):
     for bad, reason in (("pipelined=true", "--suite node"), ("bogus=1", "unknown engine")):
         with pytest.raises(SystemExit, match=reason):
             bench_main(["--suite", "temporal", "--shared", str(tmp_path), "--set", bad])
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["--suite", "temporal", "--size", "640x480"], "--size"),
+    (["--suite", "node", "--threads", "1", "--cpu-time"], "--threads, --cpu-time"),
+    (["--suite", "blocks", "--models", "cgnet"], "--models"),
+    (["--suite", "soak", "--default-allocator"], "--default-allocator"),
+])
+def test_an_option_the_suite_does_not_read_is_refused_by_name(argv, named, capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench_main(argv)
+    assert exc.value.code == 2
+    assert f"{named}: not read by --suite {argv[1]}" in capsys.readouterr().err
