@@ -61,8 +61,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                     help="seconds to wait before playing (discovery)")
     ap.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="S",
                     help="wait up to S seconds until every topic has a subscriber")
-    ap.add_argument("--min-subscribers", type=int, default=1, metavar="N",
-                    help="with --wait-for-subscribers: wait for N subscribers per topic")
+    ap.add_argument("--min-subscribers", type=int, default=None, metavar="N",
+                    help="with --wait-for-subscribers: wait for N subscribers per topic "
+                         "(default 1)")
     args = ap.parse_args(argv)
     if not 0.0 < args.rate <= 1000.0:
         ap.error("--rate must be in (0, 1000]")
@@ -72,6 +73,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         ap.error("--clock must be in (0, 10000] Hz")
     if not 0.0 <= args.delay <= 3600.0 or not 0.0 <= args.wait_for_subscribers <= 3600.0:
         ap.error("--delay and --wait-for-subscribers must be in 0..3600 seconds")
+    if args.min_subscribers is not None and not args.wait_for_subscribers:
+        ap.error("--min-subscribers is what --wait-for-subscribers waits for; give both")
+    if args.min_subscribers is None:
+        args.min_subscribers = 1
     if args.min_subscribers < 1:
         ap.error("--min-subscribers must be >= 1")
     try:

@@ -72,7 +72,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     help="frames to convert (0: all; 'generated' makes 100 by default)")
     ap.add_argument("--width", type=int, default=0, help="resize to this width (0: keep)")
     ap.add_argument("--height", type=int, default=0, help="resize to this height (0: keep)")
-    ap.add_argument("--jpeg-quality", type=int, default=95)
+    ap.add_argument("--jpeg-quality", type=int, default=None,
+                    help="with --encoding jpeg: 0..100 (default 95)")
     args = ap.parse_args(argv)
     if args.rate is not None and not 0.0 < args.rate <= 10000.0:
         ap.error("--rate must be in (0, 10000] frames per second")
@@ -80,6 +81,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         ap.error("--name-fps must be in (0, 10000] and --max-gap positive")
     if args.count < 0 or args.width < 0 or args.height < 0 or (args.width > 0) != (args.height > 0):
         ap.error("--count must be >= 0; --width and --height positive and given together")
+    if args.jpeg_quality is not None and args.encoding != "jpeg":
+        ap.error(f"--jpeg-quality is for --encoding jpeg, not {args.encoding}")
+    if args.jpeg_quality is None:
+        args.jpeg_quality = 95
     if not 0 <= args.jpeg_quality <= 100:
         ap.error("--jpeg-quality must be in 0..100")
     return args

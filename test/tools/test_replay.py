@@ -224,7 +224,8 @@ def test_bad_input_exits_with_a_reason(dds_env, tmp_path, bag50):
         replay.main([str(bag50), "--start-offset", "5"])
     with pytest.raises(SystemExit, match="error: .*(name|topic)"):
         replay.main([str(bag50), "--remap", f"{TOPIC}:=/bad name"])
-    for bad in (["--remap", "/a"], ["--rate", "0"], ["--qos", "fast"], ["--clock", "-1"]):
+    for bad in (["--remap", "/a"], ["--rate", "0"], ["--qos", "fast"], ["--clock", "-1"],
+                ["--min-subscribers", "2"]):  # without --wait-for-subscribers: no effect
         with pytest.raises(SystemExit) as exit_info:
             replay.main([str(bag50), *bad])
         assert exit_info.value.code == 2

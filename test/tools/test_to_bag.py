@@ -129,7 +129,8 @@ def test_bad_input_exits_with_a_reason(tmp_path):
     with pytest.raises(SystemExit, match="invalid topic name"):
         to_bag.main(["generated", str(tmp_path / "d"), "--count", "1", "--topic", "/a b"])
     for bad in (["--rate", "0"], ["--width", "10"], ["--encoding", "yuv422"],
-                ["--start-time", "nan"], ["--start-time", "soon"], ["--start-time", "-1"]):
+                ["--start-time", "nan"], ["--start-time", "soon"], ["--start-time", "-1"],
+                ["--jpeg-quality", "80"]):  # rgb8: no JPEG to tune
         with pytest.raises(SystemExit) as exit_info:
             to_bag.main(["generated", str(tmp_path / "e"), *bad])
         assert exit_info.value.code == 2
