@@ -8,13 +8,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from seg_accel_ros.runtime import keep_large_buffers_in_heap, keep_onednn_primitives
 
 SUITES = ("node", "blocks", "temporal", "soak")
-_NODE_OPTIONS = {"duration", "rate", "size", "encoding", "mode", "source", "model", "set"}
+DEFAULT_MODEL = "swiftnet_lite0"
+_NODE_OPTIONS = {"duration", "rate", "size", "encoding", "mode", "source", "model", "set",
+                 "params"}
 SUITE_OPTIONS = {  # the options each suite reads (besides --suite and --json)
     "node": _NODE_OPTIONS,
     "soak": _NODE_OPTIONS,
@@ -50,11 +53,12 @@ def run_blocks_bench(args: argparse.Namespace, height: int, width: int) -> dict:
 
         source = args.source or (str(SHARED_VIDEO) if SHARED_VIDEO.is_file() else "generated")
         image = next(open_source(source, (width, height)))
-    curve = time_ratios(args.model, (height, width), fractions, args.repeats, args.block_size,
+    model = args.model or DEFAULT_MODEL
+    curve = time_ratios(model, (height, width), fractions, args.repeats, args.block_size,
                         clock=time.process_time if args.cpu_time else time.perf_counter,
                         dense_single_path=not args.block_machinery, stage=args.stage,
                         image=image)
-    report: dict = {"suite": "blocks", "model": args.model, "input": f"{width}x{height}",
+    report: dict = {"suite": "blocks", "model": model, "input": f"{width}x{height}",
                     "allocator": "glibc defaults" if args.default_allocator else "node settings",
                     "stage": args.stage, "frame": source,
                     "block_size": args.block_size, "threads": torch.get_num_threads(),
@@ -93,6 +97,25 @@ def run_temporal_suite(args: argparse.Namespace) -> dict:
         [float(t) for t in args.thresholds.split(",")], args.highway_frames, settings)
 
 
+def node_settings(args: argparse.Namespace) -> tuple[str, str, dict[str, object]]:
+    """The node suites' model, mode and other node parameters: ``--params FILE``'s, then
+    ``--model`` / ``--mode``, then ``--set`` (the later win). The file's ``autostart`` and
+    ``use_sim_time`` are left out: the suite starts the node itself, on the wall clock."""
+    from seg_accel_ros.ros.params_file import FLAGS, read_params_file
+
+    params: dict[str, object] = {}
+    if args.params:
+        try:
+            params = read_params_file(args.params)
+        except ValueError as exc:
+            raise SystemExit(f"error: {exc}") from None
+    model = str(args.model or params.get("model", DEFAULT_MODEL))
+    mode = str(args.mode or params.get("mode", "dense"))
+    # as the YAML text `-p NAME:=VALUE` takes (JSON is YAML): '' stays a string
+    rest = {k: json.dumps(v) for k, v in params.items() if k not in ("model", "mode", *FLAGS)}
+    return model, mode, {**rest, **node_parameters(args.set)}
+
+
 def node_parameters(items: list[str]) -> dict[str, object]:
     """``--set NAME=VALUE`` items as node parameters, passed as ``-p NAME:=VALUE`` (the node
     parses and validates them)."""
@@ -120,13 +143,19 @@ def main(argv: list[str] | None = None) -> int:
                                  allow_abbrev=False)
     ap.add_argument("--suite", choices=SUITES, required=True)
     ap.add_argument("--json", metavar="PATH", help="write every printed figure as JSON")
-    ap.add_argument("--model", default="swiftnet_lite0")
+    ap.add_argument("--model", default=None,
+                    help=f"network (default {DEFAULT_MODEL}; node and soak suites: or the "
+                         "--params file's)")
+    ap.add_argument("--params", default=None, metavar="FILE",
+                    help="node and soak suites: the node's ROS 2 parameter file (e.g. "
+                         "config/temporal_cpu_720p.yaml); --model, --mode and --set win over it")
     ap.add_argument("--duration", type=float, default=30.0, help="node suite: seconds of input")
     ap.add_argument("--rate", type=float, default=30.0, help="node suite: input rate (Hz)")
     ap.add_argument("--size", default="1280x720", help="node and blocks suites: WIDTHxHEIGHT")
     ap.add_argument("--encoding", default="rgb8")
-    ap.add_argument("--mode", choices=ENGINE_MODES, default="dense",
-                    help="node and soak suites: the node's engine mode")
+    ap.add_argument("--mode", choices=ENGINE_MODES, default=None,
+                    help="node and soak suites: the node's engine mode (default dense, or the "
+                         "--params file's)")
     ap.add_argument("--source", default="", help="video/folder (default: highway clip or "
                                                   "generated frames)")
     ap.add_argument("--fractions", default="0,0.1,0.2,0.25,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0",
@@ -172,14 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     elif args.suite == "soak":
         from seg_accel_ros.tools.soak_bench import run_soak_bench
 
-        report = run_soak_bench(args.duration, args.rate, width, height, args.model,
-                                args.source, args.encoding, args.mode, node_parameters(args.set))
+        model, mode, params = node_settings(args)
+        report = run_soak_bench(args.duration, args.rate, width, height, model, args.source,
+                                args.encoding, mode, params)
     elif args.suite == "node":
         from seg_accel_ros.tools.node_bench import run_node_bench
 
-        report = run_node_bench(args.duration, args.rate, width, height, args.model,
-                                args.source, args.encoding, args.mode,
-                                node_params=node_parameters(args.set))
+        model, mode, params = node_settings(args)
+        report = run_node_bench(args.duration, args.rate, width, height, model, args.source,
+                                args.encoding, mode, node_params=params)
     # the temporal suite's per-network figures are the lines above; the JSON keeps them all
     rows = [(k, v) for k, v in report.items()
             if args.suite != "temporal" or not isinstance(v, dict) or k == "settings"]

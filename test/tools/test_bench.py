@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
@@ -66,3 +67,38 @@ def test_an_option_the_suite_does_not_read_is_refused_by_name(argv, named, capsy
         bench_main(argv)
     assert exc.value.code == 2
     assert f"{named}: not read by --suite {argv[1]}" in capsys.readouterr().err
+
+
+def test_node_suites_take_a_parameter_file_under_the_options(tmp_path):
+    from seg_accel_ros.tools.bench import node_settings
+
+    path = tmp_path / "params.yaml"
+    path.write_text("/**:\n  ros__parameters:\n    mode: temporal\n    model: cgnet\n"
+                    "    weights: ''\n    reuse_threshold: 8.0\n    autostart: false\n"
+                    "    reuse_granularity: frame\n    warmup_size: [360, 480]\n")
+
+    model, mode, params = node_settings(argparse.Namespace(params=str(path), model=None,
+                                                           mode=None, set=[]))
+    assert (model, mode) == ("cgnet", "temporal")
+    assert "autostart" not in params  # the suite starts the node itself
+    assert params["reuse_threshold"] == "8.0" and params["weights"] == '""'
+    model, mode, params = node_settings(argparse.Namespace(
+        params=str(path), model="swiftnet_lite0", mode="dense", set=["reuse_threshold=4"]))
+    assert (model, mode, params["reuse_threshold"]) == ("swiftnet_lite0", "dense", "4")
+    # rcl reads the rendered values with their types, as the node's process would
+    import rclpy
+    from rclpy.node import Node
+
+    args = ["--ros-args"] + [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
+    context = rclpy.Context()
+    rclpy.init(args=args, context=context)
+    try:
+        node = Node("params_probe", context=context,
+                    automatically_declare_parameters_from_overrides=True)
+        assert node.get_parameter("weights").value == ""
+        assert node.get_parameter("reuse_granularity").value == "frame"
+        assert list(node.get_parameter("warmup_size").value) == [360, 480]
+        assert node.get_parameter("reuse_threshold").value == 4  # --set, parsed by rcl
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
