@@ -35,7 +35,7 @@ from seg_accel_ros.engine.motion import (
     MotionEstimator,
     block_distortion,
     flow_positions,
-    move_nearest,
+    remap_nearest,
 )
 from seg_accel_ros.engine.policy import ComplexityPolicy
 from seg_accel_ros.engine.result import BlockPath, FrameResult
@@ -288,10 +288,11 @@ def moved_result(previous: FrameResult, motion: MotionField, path_map: np.ndarra
                  ) -> FrameResult:
     """An all-REUSE frame: ``previous``'s labels (and confidence) moved by ``motion``, each
     pixel from the nearest one it came from, as the feature cache moves its pixels (up to
-    :func:`move_nearest`'s float32 rounding)."""
+    :func:`~seg_accel_ros.engine.motion.move_nearest`'s float32 rounding)."""
     t0 = time.perf_counter()
-    labels = move_nearest(previous.labels, motion)
-    confidence = (move_nearest(previous.confidence, motion)
+    positions = flow_positions(motion, *previous.labels.shape)  # once for both maps
+    labels = remap_nearest(previous.labels, positions)
+    confidence = (remap_nearest(previous.confidence, positions)
                   if previous.confidence is not None else None)
     return reused_result(labels, confidence, path_map, (previous.label_age or 0) + 1, t0)
 
