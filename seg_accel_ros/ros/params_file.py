@@ -22,6 +22,7 @@ from seg_accel_ros.ros.parameters import SPECS
 NODE_NAME = "seg_accel_node"
 FLAGS = ("use_sim_time", "autostart")  # true/false parameters the node takes besides SPECS
 ENGINE_FIELDS = frozenset(f.name for f in dataclasses.fields(EngineConfig))
+SMALL_FRAME_PIXELS = 640 * 480  # up to this, config/temporal_cpu.yaml; above, the 720p one
 
 
 def read_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, object]:
@@ -98,3 +99,9 @@ def shipped_params_file(name: str) -> Path | None:
         return None
     installed = share / "config" / name
     return installed if installed.is_file() else None
+
+
+def cpu_preset_file(pixels: int) -> Path | None:
+    """The shipped CPU temporal parameter file for frames of ``pixels`` (None if not found)."""
+    return shipped_params_file("temporal_cpu.yaml" if pixels <= SMALL_FRAME_PIXELS
+                               else "temporal_cpu_720p.yaml")

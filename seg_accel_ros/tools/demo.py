@@ -22,12 +22,11 @@ from seg_accel_ros.evaluation.report import build_report, format_summary, write_
 from seg_accel_ros.evaluation.sources import EvalSource, is_bag, open_eval_source
 from seg_accel_ros.frame_sources import video_fps
 from seg_accel_ros.models.registry import get_spec
-from seg_accel_ros.ros.params_file import shipped_params_file
+from seg_accel_ros.ros.params_file import cpu_preset_file
 from seg_accel_ros.tools.eval import engine_settings_from
 from seg_accel_ros.tools.live_eval import run_live
 
 DEMO_DEFAULTS = {"model": "swiftnet_lite0", "weights": "", "mode": "temporal"}
-SMALL_FRAME_PIXELS = 640 * 480  # up to this, config/temporal_cpu.yaml; above, the 720p one
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -88,12 +87,6 @@ def frame_pixels(source: EvalSource) -> int:
     return 0 if first is None else first.rgb.shape[0] * first.rgb.shape[1]
 
 
-def cpu_preset(pixels: int) -> Path | None:
-    """The shipped CPU temporal parameter file for frames of ``pixels`` (None if not found)."""
-    return shipped_params_file("temporal_cpu.yaml" if pixels <= SMALL_FRAME_PIXELS
-                               else "temporal_cpu_720p.yaml")
-
-
 def engine_config(args: argparse.Namespace, params: str | None) -> EngineConfig:
     """The node's engine configuration from the demo's defaults, ``params`` and the command
     line (SystemExit with the reason if any of them is bad)."""
@@ -115,7 +108,7 @@ def preset_for(config: EngineConfig, args: argparse.Namespace,
     on a CPU: the shipped file for the frame size."""
     if args.params is not None or config.mode != "temporal" or config.device != "cpu":
         return None
-    return cpu_preset(frame_pixels(source))
+    return cpu_preset_file(frame_pixels(source))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ import pytest
 from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.ros.parameters import NodeConfig
 from seg_accel_ros.ros.params_file import (
+    cpu_preset_file,
     engine_settings,
     node_only,
     read_params_file,
@@ -108,3 +109,10 @@ def test_a_missing_file_is_a_clear_error(tmp_path):
 def test_the_shipped_files_are_found_by_name_and_others_are_not():
     assert shipped_params_file("temporal_cpu.yaml") == PROJECT / "config" / "temporal_cpu.yaml"
     assert shipped_params_file("no_such_preset.yaml") is None
+
+
+def test_the_cpu_preset_is_chosen_by_the_frame_size():
+    assert cpu_preset_file(480 * 360).name == "temporal_cpu.yaml"
+    assert cpu_preset_file(640 * 480).name == "temporal_cpu.yaml"
+    assert cpu_preset_file(960 * 540).name == "temporal_cpu_720p.yaml"
+    assert cpu_preset_file(1280 * 720).name == "temporal_cpu_720p.yaml"
