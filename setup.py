@@ -30,6 +30,7 @@ setup(
         "console_scripts": [
             f"seg_accel_node = {PACKAGE}.ros.process:main",
             f"seg_accel_eval = {PACKAGE}.tools.entry_points:seg_accel_eval",
+            f"seg_accel_tune = {PACKAGE}.tools.entry_points:seg_accel_tune",
             f"seg_accel_replay = {PACKAGE}.tools.replay:main",
             f"seg_accel_bench = {PACKAGE}.tools.bench:main",
             f"seg_accel_train = {PACKAGE}.tools.train:main",

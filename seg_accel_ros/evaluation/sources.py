@@ -79,6 +79,11 @@ class EvalSource:
             return max_frames
         return self.length if max_frames is None else min(self.length, max_frames)
 
+    def frame_pixels(self) -> int:
+        """Pixels of the first frame (0 when there is none): what picks a preset."""
+        first = next(self.frames(1), None)
+        return 0 if first is None else first.rgb.shape[0] * first.rgb.shape[1]
+
     def to_dict(self) -> dict[str, object]:
         """JSON-ready description for reports."""
         return {"kind": self.kind, "description": self.description, "frames": self.length,

@@ -11,7 +11,7 @@ configure would.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -68,6 +68,26 @@ def engine_settings(values: Mapping[str, object]) -> dict[str, object]:
 def node_only(values: Mapping[str, object]) -> list[str]:
     """The parameters among ``values`` that only the node reads (QoS, outputs, start-up)."""
     return sorted(name for name in values if name not in ENGINE_FIELDS)
+
+
+def params_file_text(values: Mapping[str, object], comments: Sequence[str] = ()) -> str:
+    """A parameter file giving ``values`` to every node (under ``/**``), after ``comments``
+    lines (ValueError naming every value the node would reject). Integers for float parameters
+    are written as floats: rcl types a parameter by how the file writes it."""
+    reasons = [r for r in (_reason(name, value) for name, value in values.items()) if r]
+    if reasons:
+        raise ValueError("; ".join(reasons))
+    typed = {name: _as_declared(name, value) for name, value in values.items()}
+    body = yaml.safe_dump({"/**": {"ros__parameters": typed}}, sort_keys=False,
+                          default_flow_style=False)
+    return "".join(f"# {line}".rstrip() + "\n" for line in comments) + body
+
+
+def _as_declared(name: str, value: object) -> object:
+    spec = SPECS.get(name)
+    if spec is not None and isinstance(spec.default, float) and isinstance(value, int):
+        return float(value)
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _applies(key: str, node_name: str) -> bool:

@@ -81,12 +81,6 @@ def camera_rate(source: str, requested: float) -> float | None:
     return min(15.0, own or 10.0)
 
 
-def frame_pixels(source: EvalSource) -> int:
-    """Pixels of ``source``'s first frame (0 when it has none)."""
-    first = next(source.frames(1), None)
-    return 0 if first is None else first.rgb.shape[0] * first.rgb.shape[1]
-
-
 def engine_config(args: argparse.Namespace, params: str | None) -> EngineConfig:
     """The node's engine configuration from the demo's defaults, ``params`` and the command
     line (SystemExit with the reason if any of them is bad)."""
@@ -108,7 +102,7 @@ def preset_for(config: EngineConfig, args: argparse.Namespace,
     on a CPU: the shipped file for the frame size."""
     if args.params is not None or config.mode != "temporal" or config.device != "cpu":
         return None
-    return cpu_preset_file(frame_pixels(source))
+    return cpu_preset_file(source.frame_pixels())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,3 +17,12 @@ def seg_accel_eval() -> int:
     from seg_accel_ros.tools.eval import main
 
     return main()
+
+
+def seg_accel_tune() -> int:
+    """``seg_accel_tune``: :func:`seg_accel_ros.tools.tune.main` under the node's settings."""
+    keep_large_buffers_in_heap()
+    keep_onednn_primitives()
+    from seg_accel_ros.tools.tune import main
+
+    return main()

@@ -72,15 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="dataset when no SOURCE is given (default: camvid)")
     src.add_argument("--split", default=None, choices=SPLITS,
                      help="its split (default: test)")
-    src.add_argument("--data-root", default=None,
-                     help="CamVid folder (default: $SEG_ACCEL_CAMVID or ../shared/data/camvid)")
-    src.add_argument("--labels", default=None, metavar="DIR",
-                     help="labels of an image folder (same file names; default: FOLDERannot)")
-    src.add_argument("--topic", default=None, help="image topic of a bag (default: the first)")
-    src.add_argument("--fps", type=float, default=None,
-                     help="frame rate of a video / image folder (default: its own, or 30)")
-    src.add_argument("--resize", default=None, metavar="WxH", type=_size,
-                     help="resize frames (labels by nearest neighbour)")
+    add_source_options(src)
     src.add_argument("--max-frames", "--limit", dest="max_frames", type=int, default=None,
                      metavar="N", help="evaluate only the first N frames")
     eng = p.add_argument_group("engine (options and --set override --params)")
@@ -129,7 +121,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _size(text: str) -> tuple[int, int]:
+def add_source_options(group: argparse._ArgumentGroup) -> None:
+    """The options that describe the input, as ``open_eval_source`` takes them."""
+    group.add_argument("--data-root", default=None,
+                       help="CamVid folder (default: $SEG_ACCEL_CAMVID or "
+                            "../shared/data/camvid)")
+    group.add_argument("--labels", default=None, metavar="DIR",
+                       help="labels of an image folder (same file names; default: "
+                            "FOLDERannot)")
+    group.add_argument("--topic", default=None,
+                       help="image topic of a bag (default: the first)")
+    group.add_argument("--fps", type=float, default=None,
+                       help="frame rate of a video / image folder (default: its own, or 30)")
+    group.add_argument("--resize", default=None, metavar="WxH", type=parse_size,
+                       help="resize frames (labels by nearest neighbour)")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'640x480' -> (640, 480) (an argparse error when bad or below 16x16)."""
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -252,7 +261,7 @@ def evaluate_args(args: argparse.Namespace, configs: list[EngineConfig], names: 
                         log_dir=Path(args.report) / "logs" if args.report else None, say=say)
     return run_offline(source, configs, names, reference=reference,
                        max_frames=args.max_frames, sinks=sinks,
-                       progress=None if args.quiet else _progress,
+                       progress=None if args.quiet else print_progress,
                        clock=time.process_time if args.cpu_time else time.perf_counter)
 
 
@@ -317,7 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _progress(done: int, total: int | None) -> None:
+def print_progress(done: int, total: int | None) -> None:
+    """Frames done so far, every 20 frames and at the end, on stderr."""
     if done == total or done % 20 == 0:
         print(f"  {done}/{total or '?'} frames", file=sys.stderr, flush=True)
 

@@ -13,6 +13,7 @@ from seg_accel_ros.ros.params_file import (
     cpu_preset_file,
     engine_settings,
     node_only,
+    params_file_text,
     read_params_file,
     shipped_params_file,
 )
@@ -116,3 +117,19 @@ def test_the_cpu_preset_is_chosen_by_the_frame_size():
     assert cpu_preset_file(640 * 480).name == "temporal_cpu.yaml"
     assert cpu_preset_file(960 * 540).name == "temporal_cpu_720p.yaml"
     assert cpu_preset_file(1280 * 720).name == "temporal_cpu_720p.yaml"
+
+
+def test_a_written_file_reads_back_as_the_node_types_its_values(tmp_path):
+    values = {"mode": "temporal", "reuse_threshold": 8, "weights": "", "max_reuse_frames": 3,
+              "autostart": True, "palette": (0, 0, 0, 255, 255, 255)}
+    text = params_file_text(values, ["tuned on drive.mp4", "", "x: y"])
+    assert text.startswith("# tuned on drive.mp4\n#\n# x: y\n/**:\n")
+    assert "reuse_threshold: 8.0" in text  # rcl would type a written 8 as an integer
+    back = read_params_file(_write(tmp_path, text))
+    assert back == {**values, "reuse_threshold": 8.0, "palette": [0, 0, 0, 255, 255, 255]}
+    assert isinstance(back["reuse_threshold"], float) and back["weights"] == ""
+
+
+def test_writing_refuses_every_value_the_node_would_reject():
+    with pytest.raises(ValueError, match="max_reuse_frames must be >= 0.*unknown parameter"):
+        params_file_text({"max_reuse_frames": -1, "no_such_parameter": 1})
