@@ -248,6 +248,9 @@ def format_choice(report: dict[str, Any], candidates: Sequence[Candidate],
                      f"{_num(100 * row['path_mix']['full'], '%'):>8}  "
                      + ("yes" + (" (chosen)" if cand is chosen else "") if not misses
                         else "no: " + "; ".join(misses)))
+    if chosen is not None and chosen is candidates[-1] and len(candidates) > 1:
+        lines.append(f"the last value swept keeps the goal: values of {field} beyond it may "
+                     "too (--sweep)")
     if chosen is None:
         best = max(candidates, key=lambda c: c.agreement or 0.0)
         lines.append(f"no value of {field} keeps the goal (the most faithful, {field}="

@@ -46,6 +46,7 @@ def test_the_fastest_value_keeping_the_goal_is_written_as_a_node_parameter_file(
     assert "# Command: seg_accel_tune generated --max-frames 10" in text
     printed = capsys.readouterr().out
     assert "(chosen)" in printed and f"params_file:={out.resolve()}" in printed
+    assert ("the last value swept keeps the goal" in printed) == (chosen == 4)
     assert report["tune"]["file"] == str(out)
 
 
