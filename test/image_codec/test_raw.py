@@ -1,25 +1,28 @@
-"""Tests for seg_accel_ros.image_codec: ROS image messages <-> numpy, cv_bridge semantics."""
+"""seg_accel_ros.image_codec, raw sensor_msgs/Image: round trips, errors, to_rgb8 with
+cv_bridge's semantics, filling rclpy and rosbags messages, and cv_bridge itself where installed."""
 
 from __future__ import annotations
 
 import array
-import contextlib
 import dataclasses
-import sys
 from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from codec_cases import (
+    ALL,
+    LITTLE,
+    as_msg,
+    good_msg,
+    rgb8_of,
+    sample,
+    smooth_rgb,
+)
 
 from seg_accel_ros.image_codec import (
-    CompressedImageFields,
     ImageCodecError,
-    ImageFields,
     compressed_to_rgb8,
-    decode_compressed,
     decode_image,
     encode_compressed,
     encode_image,
@@ -27,45 +30,6 @@ from seg_accel_ros.image_codec import (
     fill_image_msg,
     to_rgb8,
 )
-
-NAMED = [
-    "rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "rgb16", "bgr16", "rgba16", "bgra16",
-    "yuv422", "uyvy", "yuv422_yuy2", "yuyv",
-    "bayer_rggb8", "bayer_bggr8", "bayer_gbrg8", "bayer_grbg8",
-    "bayer_rggb16", "bayer_bggr16", "bayer_gbrg16", "bayer_grbg16",
-]
-TYPES = [
-    "8UC1", "8UC2", "8UC3", "8UC4", "8SC1", "16UC1", "16UC3", "16SC1", "32SC1", "32FC1",
-    "32FC3", "64FC1", "16U", "32F",
-]
-ALL = NAMED + TYPES
-LITTLE = sys.byteorder == "little"
-
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def as_msg(fields: ImageFields | CompressedImageFields) -> SimpleNamespace:
-    """A plain object with the message fields (what rosbags / rclpy messages look like)."""
-    return SimpleNamespace(**dataclasses.asdict(fields))
-
-
-def sample(encoding: str, height: int = 5, width: int = 7, seed: int = 0) -> np.ndarray:
-    """A random passthrough-shaped array for ``encoding``."""
-    info = encoding_info(encoding)
-    shape = (height, width) if info.channels == 1 else (height, width, info.channels)
-    rng = np.random.default_rng(seed)
-    if info.dtype.kind == "f":
-        return rng.standard_normal(shape).astype(info.dtype)
-    limits = np.iinfo(info.dtype)
-    return rng.integers(limits.min, limits.max, shape, dtype=info.dtype, endpoint=True)
-
-
-def smooth_rgb(height: int = 48, width: int = 64) -> np.ndarray:
-    """A smooth colour image that JPEG keeps close to the original."""
-    y, x = np.mgrid[0:height, 0:width]
-    return np.stack([x * 255 // (width - 1), y * 255 // (height - 1),
-                     np.full_like(x, 90)], axis=-1).astype(np.uint8)
-
 
 # --------------------------------------------------------------------------- round trips
 
@@ -162,11 +126,6 @@ def test_byte_order_flag_is_ignored_for_8bit_data() -> None:
 # ------------------------------------------------------------------------------- errors
 
 
-def good_msg(**changes: object) -> SimpleNamespace:
-    fields = dataclasses.asdict(encode_image(sample("rgb8", 3, 4), "rgb8"))
-    fields.update(changes)
-    return SimpleNamespace(**fields)
-
 
 @pytest.mark.parametrize(("changes", "message"), [
     ({"encoding": "nv21"}, r"unsupported image encoding 'nv21'; supported: mono8, rgb8, bgr8"),
@@ -245,11 +204,6 @@ def test_encode_errors(image: object, encoding: str, kwargs: dict, message: str)
 
 # ------------------------------------------------------------------------------- to_rgb8
 
-
-def rgb8_of(image: np.ndarray, encoding: str, step: int | None = None) -> np.ndarray:
-    out = to_rgb8(as_msg(encode_image(image, encoding, step=step)))
-    assert out.dtype == np.uint8 and out.shape == image.shape[:2] + (3,)
-    return out
 
 
 def test_rgb8_is_returned_as_a_view_of_the_message() -> None:
@@ -462,286 +416,3 @@ def test_matches_cv_bridge() -> None:
     assert {"rgb8", "bgr8", "mono8", "mono16", "16UC1", "32FC1"} <= set(compared)
 
 
-# ------------------------------------------------------------------------------ compressed
-
-
-def test_jpeg_round_trip_rgb8() -> None:
-    image = smooth_rgb()
-    fields = encode_compressed(image, "rgb8", "jpeg", jpeg_quality=95)
-    assert fields.format == "rgb8; jpeg compressed bgr8"
-    assert fields.data[:3] == b"\xff\xd8\xff"
-    decoded, encoding = decode_compressed(as_msg(fields))
-    assert encoding == "bgr8"
-    out = compressed_to_rgb8(as_msg(fields))
-    assert out.shape == image.shape and out.dtype == np.uint8
-    assert np.abs(out.astype(int) - image).mean() < 3
-    np.testing.assert_array_equal(out, decoded[..., ::-1])
-
-
-def test_jpeg_colour_order_is_right() -> None:
-    red = np.zeros((16, 16, 3), np.uint8)
-    red[..., 0] = 250
-    for encoding, image in (("rgb8", red), ("bgr8", red[..., ::-1]), ("rgba8", np.dstack(
-            [red, np.full((16, 16), 7, np.uint8)]))):
-        out = compressed_to_rgb8(as_msg(encode_compressed(image, encoding, "jpg")))
-        assert out[..., 0].min() > 230 and out[..., 1:].max() < 20, encoding
-
-
-def test_jpeg_mono() -> None:
-    image = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (16, 1))
-    fields = encode_compressed(image, "mono8", "jpeg")
-    assert fields.format == "mono8; jpeg compressed mono8"
-    decoded, encoding = decode_compressed(as_msg(fields))
-    assert encoding == "mono8" and decoded.shape == image.shape
-    assert np.abs(decoded.astype(int) - image).mean() < 3
-    mono16 = encode_compressed(image.astype(np.uint16) * 257, "mono16", "jpeg")
-    assert mono16.format == "mono16; jpeg compressed mono8"
-
-
-@pytest.mark.parametrize(("encoding", "fmt", "out_encoding"), [
-    ("rgb8", "rgb8; png compressed bgr8", "bgr8"),
-    ("bgr8", "bgr8; png compressed bgr8", "bgr8"),
-    ("rgba8", "rgba8; png compressed bgra8", "bgra8"),
-    ("bgra8", "bgra8; png compressed bgra8", "bgra8"),
-    ("rgb16", "rgb16; png compressed bgr16", "bgr16"),
-    ("mono8", "mono8; png compressed ", "mono8"),
-    ("mono16", "mono16; png compressed ", "mono16"),
-    ("16UC1", "16UC1; png compressed ", "16UC1"),
-    ("8UC3", "8UC3; png compressed ", "8UC3"),
-    ("bayer_rggb8", "bayer_rggb8; png compressed ", "bayer_rggb8"),
-])
-def test_png_is_lossless(encoding: str, fmt: str, out_encoding: str) -> None:
-    image = sample(encoding, 6, 9)
-    fields = encode_compressed(image, encoding, "png")
-    assert fields.format == fmt
-    decoded, got = decode_compressed(as_msg(fields))
-    assert got == out_encoding
-    if encoding.startswith("rgb"):
-        order = [2, 1, 0, 3][: image.shape[2]]
-        np.testing.assert_array_equal(decoded, image[..., order])
-    else:
-        np.testing.assert_array_equal(decoded, image)
-    if encoding_info(encoding).kind != "type":
-        np.testing.assert_array_equal(compressed_to_rgb8(as_msg(fields)), to_rgb8(image, encoding))
-
-
-def test_plain_format_strings_are_standard_files() -> None:
-    rgb = smooth_rgb()
-    for fmt, ext in (("png", ".png"), ("jpeg", ".jpg"), ("", ".png")):
-        data = cv2.imencode(ext, rgb[..., ::-1])[1].tobytes()  # a BGR image, as OpenCV writes
-        out = compressed_to_rgb8(SimpleNamespace(format=fmt, data=data))
-        assert np.abs(out.astype(int) - rgb).mean() < 3, fmt
-    grey = cv2.imencode(".png", rgb[..., 0])[1].tobytes()
-    decoded, encoding = decode_compressed(SimpleNamespace(format="png", data=grey))
-    assert encoding == "mono8"
-    np.testing.assert_array_equal(decoded, rgb[..., 0])
-
-
-def test_legacy_format_without_bgr_target_is_rgb_data() -> None:
-    # Old publishers wrote rgb8 data straight to the encoder; image_transport treats it as RGB.
-    rgb = smooth_rgb()
-    data = cv2.imencode(".png", rgb)[1].tobytes()
-    msg = SimpleNamespace(format="rgb8; png compressed ", data=data)
-    np.testing.assert_array_equal(compressed_to_rgb8(msg), rgb)
-
-
-def test_compressed_data_containers() -> None:
-    fields = encode_compressed(smooth_rgb(), "rgb8", "png")
-    for data in (array.array("B", fields.data), np.frombuffer(fields.data, np.uint8),
-                 bytearray(fields.data)):
-        msg = SimpleNamespace(format=fields.format, data=data)
-        np.testing.assert_array_equal(compressed_to_rgb8(msg), smooth_rgb())
-
-
-def jpeg_bytes(progressive: bool = False) -> bytes:
-    params = [cv2.IMWRITE_JPEG_PROGRESSIVE, 1] if progressive else []
-    return cv2.imencode(".jpg", smooth_rgb()[..., ::-1], params)[1].tobytes()
-
-
-def png_bytes() -> bytes:
-    return cv2.imencode(".png", smooth_rgb())[1].tobytes()
-
-
-@pytest.mark.parametrize(("fmt", "data", "message"), [
-    ("jpeg", jpeg_bytes()[:-2], r"truncated JPEG: no image data or no end-of-image marker"),
-    ("jpeg", jpeg_bytes()[: len(jpeg_bytes()) // 2], r"truncated JPEG"),
-    ("jpeg", jpeg_bytes(True)[: len(jpeg_bytes(True)) * 2 // 3], r"truncated JPEG"),
-    ("jpeg", jpeg_bytes()[:200], r"truncated JPEG"),
-    ("png", png_bytes()[: len(png_bytes()) // 2], r"cannot decode compressed image"),
-    ("png", png_bytes()[:-13], r"cannot decode compressed image"),
-    ("png", png_bytes()[:30] + bytes(64) + png_bytes()[94:], r"cannot decode compressed image"),
-    ("jpeg", b"not an image at all", r"cannot decode compressed image \(format 'jpeg', 19 bytes\)"),
-    ("jpeg", b"", r"compressed image \(format 'jpeg'\) has no data"),
-    ("16UC1; compressedDepth png", png_bytes(), r"compressedDepth images are not supported"),
-])
-def test_corrupt_or_truncated_compressed(fmt: str, data: bytes, message: str) -> None:
-    with pytest.raises(ImageCodecError, match=message):
-        compressed_to_rgb8(SimpleNamespace(format=fmt, data=data))
-
-
-@pytest.mark.parametrize("data", [png_bytes(), jpeg_bytes(), jpeg_bytes(True)],
-                         ids=["png", "jpeg", "progressive"])
-def test_compressed_max_pixels_is_checked_from_the_header(data: bytes) -> None:
-    assert compressed_to_rgb8(SimpleNamespace(format="x", data=data),
-                              max_pixels=48 * 64).shape == (48, 64, 3)
-    # the cut-off stream would fail to decode: the limit must be found in the header first
-    truncated = SimpleNamespace(format="x", data=data[: len(data) // 2])
-    with pytest.raises(ImageCodecError, match=r"64x48 = 3072 pixels exceeds max_pixels=3071"):
-        compressed_to_rgb8(truncated, max_pixels=3071)
-
-
-@pytest.mark.parametrize(("args", "kwargs", "message"), [
-    ((sample("uyvy"), "uyvy", "jpeg"), {}, r"cannot store encoding 'uyvy' as jpeg"),
-    ((sample("32FC1"), "32FC1", "png"), {}, r"cannot store encoding '32FC1' as png"),
-    ((sample("16UC1"), "16UC1", "jpeg"), {}, r"cannot store encoding '16UC1' as jpeg"),
-    ((sample("rgb8"), "rgb8", "webp"), {}, r"unsupported compression format 'webp'"),
-    ((sample("rgb8"), "rgb8", "jpeg"), {"jpeg_quality": 101}, r"jpeg_quality 101 must be in"),
-    ((sample("rgb8"), "rgb8", "png"), {"png_level": "9"}, r"png_level must be an integer"),
-    ((sample("rgb8"), "mono8", "png"), {}, r"encoding 'mono8' needs a uint8 array"),
-])
-def test_encode_compressed_errors(args: tuple, kwargs: dict, message: str) -> None:
-    with pytest.raises(ImageCodecError, match=message):
-        encode_compressed(*args, **kwargs)
-
-
-# -------------------------------------------------------------------------------- fuzzing
-
-ENCODING_NAMES = st.one_of(st.sampled_from(ALL + ["nv21", "8UC0", "8UC513", "", "mono"]),
-                           st.text(max_size=12))
-FIELD_INTS = st.one_of(st.integers(0, 24), st.integers(-3, 1 << 40), st.just(2.0), st.none())
-
-
-@FUZZ
-@given(height=FIELD_INTS, width=FIELD_INTS, step=FIELD_INTS, encoding=ENCODING_NAMES,
-       is_bigendian=st.one_of(st.integers(0, 1), st.just(-1), st.text(max_size=2)),
-       data=st.one_of(st.binary(max_size=600), st.lists(st.integers(-2, 300), max_size=40)))
-def test_fuzz_random_fields(height: object, width: object, step: object, encoding: object,
-                            is_bigendian: object, data: object) -> None:
-    msg = SimpleNamespace(height=height, width=width, step=step, encoding=encoding,
-                          is_bigendian=is_bigendian, data=data)
-    try:
-        image = decode_image(msg, max_pixels=10_000)
-    except ImageCodecError:
-        return
-    assert image.shape[:2] == (height, width)
-    try:
-        rgb = to_rgb8(msg)
-    except ImageCodecError:
-        return
-    assert rgb.shape == (height, width, 3) and rgb.dtype == np.uint8
-
-
-@FUZZ
-@given(encoding=st.sampled_from(ALL), height=st.integers(1, 6), width=st.integers(1, 6),
-       pad=st.integers(0, 9), field=st.sampled_from(["height", "width", "step", "data",
-                                                       "encoding", "is_bigendian"]),
-       delta=st.integers(-9, 9), new_encoding=st.sampled_from(ALL))
-def test_fuzz_corrupted_valid_message(encoding: str, height: int, width: int, pad: int,
-                                      field: str, delta: int, new_encoding: str) -> None:
-    info = encoding_info(encoding)
-    image = sample(encoding, height, width)
-    step = width * info.pixel_bytes + pad * info.dtype.itemsize
-    fields = dataclasses.asdict(encode_image(image, encoding, step=step))
-    if field == "data":
-        fields["data"] = fields["data"][: max(0, len(fields["data"]) + delta)]
-    elif field == "encoding":
-        fields["encoding"] = new_encoding
-    else:
-        fields[field] = fields[field] + delta
-    msg = SimpleNamespace(**fields)
-    for convert in (decode_image, to_rgb8):
-        with contextlib.suppress(ImageCodecError):
-            convert(msg)
-
-
-@FUZZ
-@given(dtype=st.sampled_from([np.uint8, np.int8, np.uint16, np.int16, np.int32, np.float32,
-                              np.float64, np.int64, np.bool_, np.float16]),
-       shape=st.lists(st.integers(0, 5), min_size=1, max_size=4),
-       encoding=st.sampled_from(ALL + ["passthrough", "nv21"]),
-       big=st.booleans(), padded=st.booleans())
-def test_fuzz_encode(dtype: type, shape: list[int], encoding: str, big: bool,
-                     padded: bool) -> None:
-    image = np.ones(shape, dtype)
-    if big:
-        image = image.astype(image.dtype.newbyteorder(">"))
-    try:
-        fields = encode_image(image, encoding)
-        if padded:
-            fields = encode_image(image, encoding,
-                                  step=fields.step + encoding_info(fields.encoding).dtype.itemsize)
-    except ImageCodecError:
-        return
-    decoded = decode_image(as_msg(fields))
-    np.testing.assert_array_equal(decoded, image.reshape(decoded.shape))
-
-
-REAL_STREAMS = [
-    ("rgb8; jpeg compressed bgr8", jpeg_bytes()),
-    ("jpeg", jpeg_bytes(True)),
-    ("rgb8; png compressed bgr8", png_bytes()),
-    ("mono16; png compressed ", cv2.imencode(".png", sample("mono16", 9, 11))[1].tobytes()),
-]
-
-
-# Subnormals off: torch.set_flush_denormal(True), set by inference code earlier in the same test
-# process, makes hypothesis refuse to generate them.
-FRACTION = st.floats(0.0, 1.0, allow_subnormal=False)
-
-
-@FUZZ
-@given(stream=st.sampled_from(REAL_STREAMS), cut=FRACTION,
-       flips=st.lists(st.tuples(FRACTION, st.integers(1, 255)), max_size=4),
-       fmt=st.one_of(st.none(), st.text(max_size=20)))
-def test_fuzz_compressed(stream: tuple[str, bytes], cut: float,
-                         flips: list[tuple[float, int]], fmt: str | None) -> None:
-    original_fmt, original = stream
-    data = bytearray(original[: int(len(original) * cut) + 1])
-    for where, xor in flips:
-        data[int(where * (len(data) - 1))] ^= xor
-    msg = SimpleNamespace(format=original_fmt if fmt is None else fmt, data=bytes(data))
-    try:
-        rgb = compressed_to_rgb8(msg, max_pixels=100_000)
-    except ImageCodecError:
-        return
-    assert rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.dtype == np.uint8
-
-
-@FUZZ
-@given(data=st.binary(max_size=300), fmt=st.sampled_from(["jpeg", "png", "", "rgb8; jpeg "
-                                                          "compressed bgr8", "tiff"]))
-def test_fuzz_random_compressed_bytes(data: bytes, fmt: str) -> None:
-    for prefix in (b"", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"):
-        with contextlib.suppress(ImageCodecError):
-            compressed_to_rgb8(SimpleNamespace(format=fmt, data=prefix + data),
-                               max_pixels=100_000)
-
-
-@FUZZ
-@given(height=st.integers(0, 40), width=st.integers(0, 40), step=st.integers(0, 200),
-       encoding=ENCODING_NAMES.filter(lambda e: e.isascii()), is_bigendian=st.integers(0, 1),
-       data=st.binary(max_size=2000), compressed=st.booleans())
-def test_fuzz_rclpy_messages_as_the_node_receives_them(height: int, width: int, step: int,
-                                                       encoding: str, is_bigendian: int,
-                                                       data: bytes, compressed: bool) -> None:
-    """Real sensor_msgs messages after a trip through DDS serialization (data is an
-    array.array there): any content gives an RGB frame or one ImageCodecError line."""
-    msgs = pytest.importorskip("sensor_msgs.msg", reason="sensor_msgs is not installed")
-    from rclpy.serialization import deserialize_message, serialize_message
-
-    if compressed:
-        msg_type = msgs.CompressedImage
-        msg = msg_type(format=encoding, data=data)
-        convert = compressed_to_rgb8
-    else:
-        msg_type = msgs.Image
-        msg = msg_type(height=height, width=width, step=step, encoding=encoding,
-                       is_bigendian=is_bigendian, data=data)
-        convert = to_rgb8
-    received = deserialize_message(serialize_message(msg), msg_type)
-    try:
-        rgb = convert(received, max_pixels=10_000)
-    except ImageCodecError as exc:
-        assert str(exc) and "\n" not in str(exc)
-        return
-    assert rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.dtype == np.uint8
