@@ -183,6 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         source = open_source(args)
         base, file_values, settings = starting_settings(args, source, fixed, say)
         measured = {**EVAL_DEFAULTS, **settings, "num_threads": args.threads or 0}
+        if measured.get("pipelined"):
+            raise ValueError("pipelined: which labels a frame gets depends on when it arrives, "
+                             "and seg_accel_tune runs frames one after the other; tune without "
+                             "it (--set pipelined=false), then measure it with seg_accel_eval "
+                             "--live")
         configs = [EngineConfig(**tuned_settings(measured, field, v)) for v in values]
         if not configs[0].weights and get_spec(configs[0].model).default_weights is None:
             say(f"warning: model {configs[0].model!r} has no trained weights here: tuning "

@@ -133,3 +133,12 @@ def test_an_input_that_cannot_be_opened_is_a_one_line_error(tmp_path: Path,
     assert main([str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "t.yaml")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("seg_accel_tune: error:") and "missing.mp4" in err
+
+
+def test_pipelined_settings_are_refused_with_the_reason(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    rc = main(["generated", "--max-frames", "4", "--set", "pipelined=true",
+               "--out", str(tmp_path / "t.yaml")])
+    assert rc == 1 and not (tmp_path / "t.yaml").exists()
+    assert "pipelined: which labels a frame gets depends on when it arrives" in (
+        capsys.readouterr().err)
