@@ -182,7 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         source = open_source(args)
         base, file_values, settings = starting_settings(args, source, fixed, say)
-        measured = {**EVAL_DEFAULTS, **settings, "num_threads": args.threads or 0}
+        measured = {**EVAL_DEFAULTS, **settings}
+        if args.threads is not None:  # for the measurement only: the file keeps its own
+            measured["num_threads"] = args.threads
         if measured.get("pipelined"):
             raise ValueError("pipelined: which labels a frame gets depends on when it arrives, "
                              "and seg_accel_tune runs frames one after the other; tune without "

@@ -97,14 +97,16 @@ def test_a_starting_file_keeps_its_other_values_and_its_engine_mode_is_replaced(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     base = tmp_path / "front.yaml"
     base.write_text("/**:\n  ros__parameters:\n    mode: blocks\n    qos_depth: 3\n"
-                    "    reuse_threshold: 6.0\n    motion_downscale: 2\n")
-    out = tmp_path / "tuned.yaml"
+                    "    reuse_threshold: 6.0\n    motion_downscale: 2\n    num_threads: 1\n")
+    out, js = tmp_path / "tuned.yaml", tmp_path / "tune.json"
     rc = main(["generated", "--max-frames", "6", "--resize", "256x160", "--params", str(base),
-               "--sweep", "max_reuse_frames=2", "--min-agreement", "0", "--out", str(out)])
+               "--sweep", "max_reuse_frames=2", "--min-agreement", "0", "--threads", "2",
+               "--out", str(out), "--json", str(js)])
     assert rc == 0
     assert read_params_file(out) == {"model": "swiftnet_lite0", "qos_depth": 3,
                                      "reuse_threshold": 6.0, "motion_downscale": 2,
-                                     **FRAME_REUSE, "max_reuse_frames": 2}
+                                     "num_threads": 1, **FRAME_REUSE, "max_reuse_frames": 2}
+    assert json.loads(js.read_text())["config"]["num_threads"] == 2  # --threads: measuring only
     assert "mode: blocks replaced" in capsys.readouterr().err
 
 
