@@ -110,6 +110,12 @@ class LoadedModel:
         return self.weights != UNTRAINED
 
 
+def builds_untrained(name: str, weights: str | Path | None) -> bool:
+    """Whether ``create_model(name, weights)`` gives the architecture's own initialisation: no
+    weights file given and none shipped (what the tools warn about before loading)."""
+    return not weights and get_spec(name).default_weights is None
+
+
 def load_state_dict_file(path: str | Path, extract: StateDictExtractor = plain_state_dict
                          ) -> Mapping[str, torch.Tensor]:
     """Read a weights file without executing code (weights_only=True)."""

@@ -44,7 +44,12 @@ from seg_accel_ros.evaluation.report import (
     write_report_dir,
 )
 from seg_accel_ros.evaluation.sources import EvalSource, open_eval_source
-from seg_accel_ros.models.registry import ModelLoadError, get_spec, list_models
+from seg_accel_ros.models.registry import (
+    ModelLoadError,
+    builds_untrained,
+    get_spec,
+    list_models,
+)
 from seg_accel_ros.ros.params_file import engine_settings, node_only, read_params_file
 
 DATASETS = ("camvid",)
@@ -290,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         model, weights = configs[0].model, configs[0].weights
         spec = get_spec(model)
-        if not weights and spec.default_weights is None:
+        if builds_untrained(model, weights):
             print(f"seg_accel_eval: warning: no --weights given and model {model!r} has "
                   "no default weights: evaluating its initialisation", file=sys.stderr)
         source = open_source(args)

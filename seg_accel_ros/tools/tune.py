@@ -42,7 +42,7 @@ from seg_accel_ros.evaluation.tuning import (
     choose,
     tuned_settings,
 )
-from seg_accel_ros.models.registry import ModelLoadError, get_spec
+from seg_accel_ros.models.registry import ModelLoadError, builds_untrained
 from seg_accel_ros.ros.params_file import (
     cpu_preset_file,
     engine_settings,
@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "it (--set pipelined=false), then measure it with seg_accel_eval "
                              "--live")
         configs = [EngineConfig(**tuned_settings(measured, field, v)) for v in values]
-        if not configs[0].weights and get_spec(configs[0].model).default_weights is None:
+        if builds_untrained(configs[0].model, configs[0].weights):
             say(f"warning: model {configs[0].model!r} has no trained weights here: tuning "
                 "its initialisation")
         say(f"{source.description}: {len(values)} values of {field} beside the dense network"

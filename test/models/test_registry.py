@@ -19,6 +19,7 @@ from seg_accel_ros.models.cgnet import CGNet
 from seg_accel_ros.models.registry import (
     UNTRAINED,
     ModelLoadError,
+    builds_untrained,
     create_model,
     get_spec,
     load_state_dict_file,
@@ -197,3 +198,9 @@ def test_a_live_payload_really_runs_under_plain_pickle(tmp_path: Path) -> None:
     marker = tmp_path / "payload_ran"
     pickle.loads(pickle.dumps(CodeOnLoad(marker)))
     assert marker.is_dir()
+
+
+def test_the_tools_know_before_loading_which_networks_would_be_untrained() -> None:
+    assert not builds_untrained("swiftnet_lite0", "")  # shipped weights
+    assert builds_untrained("cgnet", "") and builds_untrained("cgnet", None)
+    assert not builds_untrained("cgnet", "cgnet_m3n21_camvid.pth")  # a file is given
