@@ -56,13 +56,8 @@ def read_params_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, 
 def engine_settings(values: Mapping[str, object]) -> dict[str, object]:
     """The :class:`EngineConfig` fields among node parameter ``values`` (integers given for
     float parameters made floats, as the node does)."""
-    settings = {}
-    for name, value in values.items():
-        if name in ENGINE_FIELDS:
-            if isinstance(SPECS[name].default, float) and isinstance(value, int):
-                value = float(value)
-            settings[name] = value
-    return settings
+    return {name: _as_declared(name, value) for name, value in values.items()
+            if name in ENGINE_FIELDS}
 
 
 def node_only(values: Mapping[str, object]) -> list[str]:
@@ -84,6 +79,8 @@ def params_file_text(values: Mapping[str, object], comments: Sequence[str] = ())
 
 
 def _as_declared(name: str, value: object) -> object:
+    """``value`` typed as the node declares parameter ``name`` (a float for a float
+    parameter, a list for a sequence)."""
     spec = SPECS.get(name)
     if spec is not None and isinstance(spec.default, float) and isinstance(value, int):
         return float(value)
