@@ -21,7 +21,7 @@ from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.evaluation.offline import run_offline
 from seg_accel_ros.evaluation.report import run_figures
 from seg_accel_ros.evaluation.sources import EvalSource, open_eval_source
-from seg_accel_ros.models.registry import get_spec
+from seg_accel_ros.models.registry import builds_untrained
 from seg_accel_ros.ros.params_file import engine_settings, read_params_file, shipped_params_file
 
 Clock = Callable[[], float]
@@ -43,7 +43,7 @@ def _source(spec: str, camvid_root: Path) -> EvalSource | None:
 def trained_weights(model: str, shared: Path) -> str | None:
     """What to measure ``model`` with: its packaged weights (''), else its checkpoint in the
     shared folder; None when it has neither (an untrained network's figures mean nothing)."""
-    if get_spec(model).default_weights is not None:
+    if not builds_untrained(model, ""):
         return ""
     checkpoint = SHARED_CHECKPOINTS.get(model)
     if checkpoint is not None and (shared / checkpoint).is_file():
