@@ -75,6 +75,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "--pair-color-jitter): the earlier frame of a video pair is up to a "
                         "factor 1+-E brighter or darker than the later one")
     p.add_argument("--workers", type=int, default=2, help="data loader worker processes")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="passes over the train set per epoch, each augmented afresh (on a GPU: "
+                        "fewer loader restarts, checkpoints and validations)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log)")
@@ -192,7 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairs = load_pairs(args)
     transform = TrainTransform(crop=tuple(args.crop), scale_range=tuple(args.scale),
                                color=color_jitter(args.color_jitter))
-    train_set = AugmentedSegmentation(train, transform, seed=args.seed)
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats must be at least 1, got {args.repeats}")
+    train_set = AugmentedSegmentation(train, transform, seed=args.seed, repeats=args.repeats)
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         encoder_lr_ratio=args.encoder_lr_ratio, weight_decay=args.weight_decay,

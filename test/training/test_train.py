@@ -113,6 +113,17 @@ def test_dataset_depends_on_seed_epoch_index_only() -> None:
     assert list(EpochSampler(10, 0, 4, start=3)) == list(EpochSampler(10, 0, 4))[3:]
 
 
+def test_repeats_make_an_epoch_several_fresh_passes() -> None:
+    base = SyntheticScenes(count=3, size=(80, 80))
+    once = AugmentedSegmentation(base, TrainTransform(crop=(48, 48)), seed=1)
+    thrice = AugmentedSegmentation(base, TrainTransform(crop=(48, 48)), seed=1, repeats=3)
+    assert len(thrice) == 9
+    assert torch.equal(thrice[2][0], once[2][0])  # the first pass is the plain epoch
+    assert not torch.equal(thrice[5][0], thrice[2][0])  # the same image, augmented afresh
+    with pytest.raises(ValueError, match="repeats"):
+        AugmentedSegmentation(base, None, repeats=0)
+
+
 def test_ohem_and_balanced_losses() -> None:
     torch.manual_seed(0)
     logits, target = torch.randn(2, 11, 8, 8), torch.randint(0, 12, (2, 8, 8))
@@ -259,3 +270,18 @@ def test_freeze_bn_keeps_the_running_statistics_and_trains_the_rest() -> None:
         assert torch.equal(bn.running_mean, mean) == freeze
         assert not bn.training if freeze else bn.training
         assert not torch.equal(conv.weight, weight)
+
+
+def test_repeats_lengthen_the_epoch_of_the_train_tool(tmp_path: Path) -> None:
+    """``--repeats N``: an epoch is N passes over the train set (N times the steps)."""
+    common = ["--data", "synthetic", "--batch-size", "2", "--crop", "64", "64", "--epochs", "1",
+              "--val-every", "0", "--workers", "0", "--max-steps", "1"]
+    per_epoch = {}
+    for repeats in (1, 3):
+        out = tmp_path / f"r{repeats}"
+        assert main([*common, "--repeats", str(repeats), "--out", str(out)]) == 0
+        per_epoch[repeats] = next(e for e in _events(out) if e["event"] == "start")[
+            "steps_per_epoch"]
+    assert per_epoch[3] == 3 * per_epoch[1]
+    with pytest.raises(SystemExit, match="--repeats must be at least 1"):
+        main([*common, "--repeats", "0", "--out", str(tmp_path / "r0")])
