@@ -16,13 +16,15 @@ from seg_accel_ros.runtime import keep_large_buffers_in_heap, keep_onednn_primit
 
 SUITES = ("node", "blocks", "temporal", "soak")
 DEFAULT_MODEL = "swiftnet_lite0"
+PRECISIONS = {"fp32": "float32", "fp16": "float16"}  # torch dtype names
 _NODE_OPTIONS = {"duration", "rate", "size", "encoding", "mode", "source", "model", "set",
                  "params"}
 SUITE_OPTIONS = {  # the options each suite reads (besides --suite and --json)
     "node": _NODE_OPTIONS,
     "soak": _NODE_OPTIONS,
     "blocks": {"model", "size", "source", "fractions", "repeats", "block_size", "threads",
-               "cpu_time", "stage", "block_machinery", "default_allocator"},
+               "cpu_time", "stage", "block_machinery", "default_allocator", "device",
+               "precision"},
     "temporal": {"models", "thresholds", "highway_frames", "shared", "set", "block_size",
                  "threads", "cpu_time", "default_allocator"},
 }
@@ -46,6 +48,14 @@ def run_blocks_bench(args: argparse.Namespace, height: int, width: int) -> dict:
 
     set_cpu_threads(args.threads)
     fractions = [float(f) for f in args.fractions.split(",")]
+    device, dtype = torch.device(args.device), getattr(torch, PRECISIONS[args.precision])
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"error: --device {args.device}: CUDA is not available here")
+    if (device.type != "cpu" or dtype != torch.float32) and (
+            args.stage != "logits" or args.cpu_time):
+        raise SystemExit("error: --device other than cpu and --precision fp16 time the "
+                         "network's logits on the wall clock: add --stage logits, "
+                         "leave out --cpu-time")
     image, source = None, "random normalised input"
     if args.stage == "labels":
         from seg_accel_ros.frame_sources import open_source
@@ -57,8 +67,10 @@ def run_blocks_bench(args: argparse.Namespace, height: int, width: int) -> dict:
     curve = time_ratios(model, (height, width), fractions, args.repeats, args.block_size,
                         clock=time.process_time if args.cpu_time else time.perf_counter,
                         dense_single_path=not args.block_machinery, stage=args.stage,
-                        image=image)
+                        image=image, device=str(device), dtype=dtype)
     report: dict = {"suite": "blocks", "model": model, "input": f"{width}x{height}",
+                    "device": torch.cuda.get_device_name(device) if device.type == "cuda"
+                    else "cpu", "precision": args.precision,
                     "allocator": "glibc defaults" if args.default_allocator else "node settings",
                     "stage": args.stage, "frame": source,
                     "block_size": args.block_size, "threads": torch.get_num_threads(),
@@ -171,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="blocks suite: time frame -> labels and confidence with each engine's "
                          "process (what the node runs; default) or the network's logits "
                          "assembled into a dense map")
+    ap.add_argument("--device", default="cpu",
+                    help="blocks suite: cpu or cuda[:N] (off the CPU: the logits stage, wall "
+                         "time after a synchronisation)")
+    ap.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32",
+                    help="blocks suite: the network's floating-point type (fp16: on CUDA)")
     ap.add_argument("--block-machinery", action="store_true",
                     help="blocks suite: run single-path frames through the block code too")
     ap.add_argument("--models", default="swiftnet_lite0,cgnet",

@@ -22,7 +22,7 @@ from torch.profiler import ProfilerActivity, profile
 from seg_accel_ros.engine.blocks.executor import BlockEngine
 from seg_accel_ros.engine.dense import DenseEngine
 from seg_accel_ros.engine.factory import inference_model, set_cpu_threads
-from seg_accel_ros.models.registry import LoadedModel
+from seg_accel_ros.models.registry import LoadedModel, create_model
 
 STAGES = ("labels", "logits")
 
@@ -31,7 +31,8 @@ def time_ratios(model_name: str = "swiftnet_lite0", size: tuple[int, int] = (720
                 fractions: Sequence[float] = (0.0, 0.25, 1.0), repeats: int = 5,
                 block_size: int = 128, warmup: int = 1, seed: int = 0,
                 clock: Callable[[], float] = time.perf_counter, dense_single_path: bool = True,
-                stage: str = "logits", image: np.ndarray | None = None
+                stage: str = "logits", image: np.ndarray | None = None,
+                device: str = "cpu", dtype: torch.dtype = torch.float32
                 ) -> dict[float, dict[str, float]]:
     """For each FULL fraction: median dense and block seconds, the median of the per-round
     ratios and the ratio of the fastest runs. Each round times the dense network and then
@@ -41,20 +42,27 @@ def time_ratios(model_name: str = "swiftnet_lite0", size: tuple[int, int] = (720
     input, its output assembled into the dense logits map. ``"labels"``: the engines'
     ``process`` on ``image`` (an ``H x W x 3`` uint8 RGB frame; ``size`` is then its size):
     preprocessing, the network and the per-pixel labels and confidence, what the node runs.
+
+    ``device`` / ``dtype``: where and in which precision the network runs (the logits stage
+    only off the CPU's float32); on CUDA each timed run ends with a synchronisation.
     """
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     if stage == "labels" and image is None:
         raise ValueError("the labels stage needs an image")
-    torch.set_flush_denormal(True)
-    model = inference_model(model_name)
+    model = timed_model(model_name, device, dtype)
+    if stage == "labels" and (model.device.type != "cpu" or dtype != torch.float32):
+        raise ValueError("the labels stage runs on the CPU in float32; time other devices "
+                         "and precisions with the logits stage")
     engine = BlockEngine(model, block_size, dense_single_path=dense_single_path)
     if image is not None:
         size = (int(image.shape[0]), int(image.shape[1]))
     grid = engine.grid(*size)
     g = torch.Generator().manual_seed(seed)
     maps = {f: grid.random(f, g) for f in fractions}
-    run_dense, run_blocks = _stage_runs(engine, model, stage, size, image, g)
+    run_dense, run_blocks = _stage_runs(engine, model, stage, size, image, g, dtype)
+    if model.device.type == "cuda":
+        clock = _synchronised(clock)
     dense_s: list[float] = []
     block_s: dict[float, list[float]] = {f: [] for f in fractions}
     ratios: dict[float, list[float]] = {f: [] for f in fractions}
@@ -82,15 +90,37 @@ def time_ratios(model_name: str = "swiftnet_lite0", size: tuple[int, int] = (720
             for f in fractions}
 
 
+def timed_model(model_name: str, device: str = "cpu",
+                dtype: torch.dtype = torch.float32) -> LoadedModel:
+    """The network as the node runs it on the CPU (:func:`inference_model`); elsewhere the
+    plain network in ``dtype``, channels-last."""
+    if torch.device(device).type == "cpu" and dtype == torch.float32:
+        torch.set_flush_denormal(True)
+        return inference_model(model_name)
+    model = create_model(model_name, device=device)
+    model.module.to(dtype=dtype, memory_format=torch.channels_last).eval()
+    return model
+
+
+def _synchronised(clock: Callable[[], float]) -> Callable[[], float]:
+    """``clock`` read after the GPU has finished the work queued so far."""
+    def read() -> float:
+        torch.cuda.synchronize()
+        return clock()
+    return read
+
+
 def _stage_runs(engine: BlockEngine, model: LoadedModel, stage: str, size: tuple[int, int],
-                image: np.ndarray | None, g: torch.Generator
+                image: np.ndarray | None, g: torch.Generator,
+                dtype: torch.dtype = torch.float32
                 ) -> tuple[Callable[[], object], Callable[[torch.Tensor], object]]:
     """(dense run, block run under a path map) for ``stage`` (see :func:`time_ratios`)."""
     if stage == "labels":
         dense = DenseEngine(model)
         return (lambda: dense.process(image)), (lambda paths: engine.process(image, paths))
     # Channels-last like a preprocessed camera image (NCHW would slow the dense network).
-    x = torch.randn(1, 3, *size, generator=g).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(1, 3, *size, generator=g).to(model.device, dtype).contiguous(
+        memory_format=torch.channels_last)
     return (lambda: model.module(x)), (lambda paths: engine.run(x, paths))
 
 

@@ -57,3 +57,35 @@ def test_op_times_put_the_convolutions_of_both_engines_on_the_same_frame() -> No
     # forced through the block code, the all-FULL frame writes halos; dense never does
     assert "aten::index_copy_" in times["blocks"]
     assert "aten::index_copy_" not in times["dense"]
+
+
+def test_logits_stage_times_the_network_in_half_precision(tmp_path) -> None:
+    """``--precision fp16`` (the GPU curve's setting) runs the plain network and the block
+    engine in float16; here on the CPU, where only the plumbing is checked."""
+    import torch
+
+    from seg_accel_ros.engine.blocks.timing import timed_model
+
+    assert next(timed_model("swiftnet_lite0", "cpu", torch.float16).module.parameters()
+                ).dtype == torch.float16
+    out = tmp_path / "blocks.json"
+    assert bench_main(["--suite", "blocks", "--stage", "logits", "--precision", "fp16",
+                       "--size", "256x128", "--fractions", "0.5", "--repeats", "1",
+                       "--json", str(out)]) == 0
+    report = out.read_text()
+    assert '"precision": "fp16"' in report and '"device": "cpu"' in report
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--stage", "logits", "--device", "cuda:0"], "CUDA is not available"),
+    (["--precision", "fp16"], "add --stage logits"),
+    (["--stage", "logits", "--precision", "fp16", "--cpu-time"], "leave out --cpu-time"),
+])
+def test_gpu_and_half_precision_options_are_refused_with_a_reason(argv, message) -> None:
+    import torch
+
+    if torch.cuda.is_available() and "cuda:0" in argv:
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(SystemExit, match=message):
+        bench_main(["--suite", "blocks", "--size", "256x128", "--fractions", "0.5",
+                    "--repeats", "1", *argv])
