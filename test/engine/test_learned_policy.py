@@ -98,10 +98,11 @@ def test_trained_scorer_only_for_the_weights_it_was_trained_for(tmp_path: Path) 
     assert trained_scorer("no_such_model", default) is None
 
 
-def test_the_bundled_run3_weights_find_their_own_scorer_beside_them() -> None:
-    run3 = get_spec("swiftnet_lite0").default_weights.with_name("swiftnet_lite0_camvid_run3.pt")
-    scorer = trained_scorer("swiftnet_lite0", run3)
-    assert scorer is not None and scorer.network_sha256 == file_sha256(run3)
+@pytest.mark.parametrize("run", ["run3", "run4"])
+def test_the_other_bundled_weights_find_their_own_scorer_beside_them(run: str) -> None:
+    other = get_spec("swiftnet_lite0").default_weights.with_name(f"swiftnet_lite0_camvid_{run}.pt")
+    scorer = trained_scorer("swiftnet_lite0", other)
+    assert scorer is not None and scorer.network_sha256 == file_sha256(other)
     assert scorer != trained_scorer("swiftnet_lite0", get_spec("swiftnet_lite0").default_weights)
 
 

@@ -98,10 +98,11 @@ def test_create_model_default() -> None:
         assert loaded.module(torch.zeros(1, 3, 64, 64)).shape == (1, 11, 64, 64)
 
 
-def test_the_bundled_run3_weights_are_another_swiftnet_lite0() -> None:
-    run3 = get_spec("swiftnet_lite0").default_weights.with_name("swiftnet_lite0_camvid_run3.pt")
-    loaded, default = create_model("swiftnet_lite0", run3), create_model("swiftnet_lite0")
-    assert loaded.weights == str(run3)
+@pytest.mark.parametrize("run", ["run3", "run4"])
+def test_the_other_bundled_weights_are_another_swiftnet_lite0(run: str) -> None:
+    other = get_spec("swiftnet_lite0").default_weights.with_name(f"swiftnet_lite0_camvid_{run}.pt")
+    loaded, default = create_model("swiftnet_lite0", other), create_model("swiftnet_lite0")
+    assert loaded.weights == str(other)
     x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         a, b = loaded.module(x), default.module(x)
