@@ -50,10 +50,10 @@ def time_ratios(model_name: str = "swiftnet_lite0", size: tuple[int, int] = (720
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     if stage == "labels" and image is None:
         raise ValueError("the labels stage needs an image")
-    model = timed_model(model_name, device, dtype)
-    if stage == "labels" and (model.device.type != "cpu" or dtype != torch.float32):
+    if stage == "labels" and (torch.device(device).type != "cpu" or dtype != torch.float32):
         raise ValueError("the labels stage runs on the CPU in float32; time other devices "
                          "and precisions with the logits stage")
+    model = timed_model(model_name, device, dtype)
     engine = BlockEngine(model, block_size, dense_single_path=dense_single_path)
     if image is not None:
         size = (int(image.shape[0]), int(image.shape[1]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from seg_accel_ros.engine.blocks.timing import op_times, time_ratios
 from seg_accel_ros.tools.bench import main as bench_main
@@ -36,6 +37,8 @@ def test_bad_stage_or_missing_frame_is_refused() -> None:
         time_ratios(stage="features")
     with pytest.raises(ValueError, match="needs an image"):
         time_ratios(stage="labels")
+    with pytest.raises(ValueError, match="runs on the CPU in float32"):
+        time_ratios(stage="labels", image=_frame(), dtype=torch.float16)
 
 
 def test_bench_blocks_suite_on_generated_frame(tmp_path, capsys) -> None:
@@ -62,8 +65,6 @@ def test_op_times_put_the_convolutions_of_both_engines_on_the_same_frame() -> No
 def test_logits_stage_times_the_network_in_half_precision(tmp_path) -> None:
     """``--precision fp16`` (the GPU curve's setting) runs the plain network and the block
     engine in float16; here on the CPU, where only the plumbing is checked."""
-    import torch
-
     from seg_accel_ros.engine.blocks.timing import timed_model
 
     assert next(timed_model("swiftnet_lite0", "cpu", torch.float16).module.parameters()
@@ -82,8 +83,6 @@ def test_logits_stage_times_the_network_in_half_precision(tmp_path) -> None:
     (["--stage", "logits", "--precision", "fp16", "--cpu-time"], "leave out --cpu-time"),
 ])
 def test_gpu_and_half_precision_options_are_refused_with_a_reason(argv, message) -> None:
-    import torch
-
     if torch.cuda.is_available() and "cuda:0" in argv:
         pytest.skip("this machine has CUDA")
     with pytest.raises(SystemExit, match=message):
