@@ -53,6 +53,8 @@ from seg_accel_ros.models.registry import (
 from seg_accel_ros.ros.params_file import engine_settings, node_only, read_params_file
 
 DATASETS = ("camvid",)
+SOURCE_HELP = ("bag folder / .mcap / .db3, video file, image folder, 'generated', or "
+               "camvid:SPLIT[/SEQ[:FIRST-LAST]] / camvid:temporal")
 FIXED_FIELDS = ("model", "weights", "device")  # one dense reference: same network throughout
 # the engine settings of seg_accel_eval when neither --params nor an option gives them
 EVAL_DEFAULTS: dict[str, Any] = {"model": "swiftnet_lite0", "weights": "", "device": "cpu",
@@ -69,9 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "network, latency, path mix; optional report, plots, overlay video and "
                     "labels bag.")
     p.add_argument("source", nargs="?", default=None,
-                   help="bag folder / .mcap / .db3, video file, image folder, 'generated', or "
-                        "camvid:SPLIT[/SEQ[:FIRST-LAST]] / camvid:temporal (default: "
-                        "--dataset/--split)")
+                   help=f"{SOURCE_HELP} (default: --dataset/--split)")
     src = p.add_argument_group("input")
     src.add_argument("--dataset", default=None, choices=DATASETS,
                      help="dataset when no SOURCE is given (default: camvid)")
@@ -228,7 +228,12 @@ def engine_configs(args: argparse.Namespace) -> tuple[list[EngineConfig], list[s
 
 def open_source(args: argparse.Namespace) -> EvalSource:
     """The input the arguments name."""
-    spec = args.source or f"{args.dataset or 'camvid'}:{args.split or 'test'}"
+    return open_source_with_options(
+        args.source or f"{args.dataset or 'camvid'}:{args.split or 'test'}", args)
+
+
+def open_source_with_options(spec: str, args: argparse.Namespace) -> EvalSource:
+    """``spec`` opened as :func:`add_source_options`'s options and ``--max-frames`` say."""
     return open_eval_source(spec, size=args.resize, fps=args.fps, topic=args.topic,
                             labels_dir=args.labels, camvid_root=args.data_root,
                             generated_count=args.max_frames)

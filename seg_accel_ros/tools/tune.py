@@ -32,7 +32,7 @@ from seg_accel_ros.engine.config import EngineConfig
 from seg_accel_ros.engine.factory import EngineError
 from seg_accel_ros.evaluation.offline import run_offline
 from seg_accel_ros.evaluation.report import build_report, write_json
-from seg_accel_ros.evaluation.sources import EvalSource, open_eval_source
+from seg_accel_ros.evaluation.sources import EvalSource
 from seg_accel_ros.evaluation.tuning import (
     DEFAULT_SWEEP,
     FRAME_REUSE,
@@ -51,7 +51,9 @@ from seg_accel_ros.ros.params_file import (
 )
 from seg_accel_ros.tools.eval import (
     EVAL_DEFAULTS,
+    SOURCE_HELP,
     add_source_options,
+    open_source_with_options,
     parse_settings,
     parse_sweep,
     print_progress,
@@ -68,9 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "frames the plain network) that keep a goal on your own input, measured "
                     "against the dense network on the same frames, and write them as the "
                     "node's parameter file.")
-    p.add_argument("source", help="bag folder / .mcap / .db3, video file, image folder, "
-                                  "'generated', or camvid:SPLIT[/SEQ[:FIRST-LAST]] / "
-                                  "camvid:temporal")
+    p.add_argument("source", help=SOURCE_HELP)
     src = p.add_argument_group("input")
     add_source_options(src)
     src.add_argument("--max-frames", type=int, default=None, metavar="N",
@@ -136,13 +136,6 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace
     return goal, field, values, fixed
 
 
-def open_source(args: argparse.Namespace) -> EvalSource:
-    """The input the arguments name."""
-    return open_eval_source(args.source, size=args.resize, fps=args.fps, topic=args.topic,
-                            labels_dir=args.labels, camvid_root=args.data_root,
-                            generated_count=args.max_frames)
-
-
 def base_file(args: argparse.Namespace, source: EvalSource, device: str) -> Path | None:
     """The parameter file the tuning starts from."""
     if args.params == "none":
@@ -180,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     say = (lambda text: None) if args.quiet else (
         lambda text: print(f"seg_accel_tune: {text}", file=sys.stderr, flush=True))
     try:
-        source = open_source(args)
+        source = open_source_with_options(args.source, args)
         base, file_values, settings = starting_settings(args, source, fixed, say)
         measured = {**EVAL_DEFAULTS, **settings}
         if args.threads is not None:  # for the measurement only: the file keeps its own
