@@ -100,7 +100,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-root", type=Path, default=None, help="CamVid root")
     p.add_argument("--subset", type=int, default=None, help="use the first N train images")
     p.add_argument("--val-subset", type=int, default=None, help="use the first N val images")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.repeats < 1:  # before the data and the clips' flows, which take a minute
+        raise SystemExit(f"--repeats must be at least 1, got {args.repeats}")
+    return args
 
 
 def pick_device(name: str) -> torch.device:
@@ -195,8 +198,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairs = load_pairs(args)
     transform = TrainTransform(crop=tuple(args.crop), scale_range=tuple(args.scale),
                                color=color_jitter(args.color_jitter))
-    if args.repeats < 1:
-        raise SystemExit(f"--repeats must be at least 1, got {args.repeats}")
     train_set = AugmentedSegmentation(train, transform, seed=args.seed, repeats=args.repeats)
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
