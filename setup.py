@@ -39,6 +39,7 @@ setup(
             f"seg_accel_headroom = {PACKAGE}.tools.headroom:main",
             f"seg_accel_train_fusion = {PACKAGE}.tools.train_fusion:main",
             f"seg_accel_train_policy = {PACKAGE}.tools.train_policy:main",
+            f"seg_accel_dds_clean = {PACKAGE}.tools.dds_clean:main",
         ],
     },
 )

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from seg_accel_ros.ros.dds_env import localhost_dds_env
+from seg_accel_ros.ros.dds_shm import remove_stale_segments
 
 _DDS_KEYS = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE")
 
@@ -105,6 +106,7 @@ class LivePipeline:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+                    remove_stale_segments()  # a killed participant leaves its segments behind
         for log in self._logs:
             log.close()
 
