@@ -15,7 +15,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 EXECUTABLES = ("seg_accel_node", "seg_accel_eval", "seg_accel_replay", "seg_accel_bench",
                "seg_accel_to_bag", "seg_accel_headroom", "seg_accel_tune",
                "seg_accel_train_fusion", "seg_accel_train", "seg_accel_demo",
-               "seg_accel_dds_clean")
+               "seg_accel_train_policy", "seg_accel_dds_clean")
 
 
 def test_package_xml_is_format_3_with_runtime_dependencies():
