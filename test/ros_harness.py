@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter as ParameterMsg
@@ -300,6 +301,32 @@ def diagnostics_of(status, node: str) -> bool:
     """Whether a DiagnosticStatus is the one of node ``node`` (fully qualified, or a name in
     the root namespace)."""
     return status.name == status_name(node)
+
+
+class DiagnosticsRecorder:
+    """Every status node ``node`` publishes on /diagnostics from now on (``probe`` spins)."""
+
+    def __init__(self, probe, node: str) -> None:
+        self.probe, self.node, self.statuses = probe, node, []
+        self.sub = probe.node.create_subscription(DiagnosticArray, "/diagnostics",
+                                                  self._on_msg, 10)
+
+    def _on_msg(self, msg: DiagnosticArray) -> None:
+        self.statuses.extend(s for s in msg.status if diagnostics_of(s, self.node))
+
+    def wait_for(self, predicate, timeout: float = 10.0):
+        """The first status from now on that satisfies ``predicate``, or None."""
+        start = len(self.statuses)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [s for s in self.statuses[start:] if predicate(s)]
+            if found:
+                return found[0]
+            time.sleep(0.05)
+        return None
+
+    def close(self) -> None:
+        self.probe.node.destroy_subscription(self.sub)
 
 
 def proc_status(pid: int) -> dict[str, int]:

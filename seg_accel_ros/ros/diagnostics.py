@@ -1,9 +1,12 @@
 """The node's health report on /diagnostics: one DiagnosticStatus built from a statistics
-snapshot, with its level (OK, WARN when it cannot keep up, ERROR while inference fails)."""
+snapshot, with its level (OK; WARN when it rejects input, gets none or cannot keep up; ERROR
+while inference fails)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
@@ -20,14 +23,37 @@ def status_name(node: str) -> str:
     return f"{node if node.startswith('/') else '/' + node}: segmentation"
 
 
-def health(snapshot: Mapping[str, object], active: bool, failure: str | None
+@dataclass(frozen=True)
+class Findings:
+    """What the node saw since its last report, beyond the statistics snapshot."""
+
+    failure: str | None = None  # a frame failed since the last report, or the last one did
+    rejected: int = 0  # frames rejected as bad input since the last report
+    rejected_reason: str = ""  # why the last of them was
+    input_timeout_s: float = 0.0  # WARN after this long without input (0: never)
+    topic: str = ""  # the input topic, for the message
+
+
+def health(snapshot: Mapping[str, object], active: bool, findings: Findings | None = None
            ) -> tuple[bytes, str]:
-    """(level, message): ERROR with ``failure`` (a frame failed since the last report, or the
-    last frame failed), WARN when an active node's output rate falls below
-    :data:`KEEP_UP_SHARE` of its input rate, OK otherwise."""
-    if failure is not None:
-        return DiagnosticStatus.ERROR, failure
-    rate_in, rate_out = float(snapshot["input_rate_hz"]), float(snapshot["output_rate_hz"])
+    """(level, message), the first that applies: ERROR with a failure; WARN while frames are
+    rejected, when an active node got no input for ``input_timeout_s``, or when the rate of
+    frames it deals with (published, rejected or failed; ``handled_rate_hz``) falls below
+    :data:`KEEP_UP_SHARE` of its input rate; OK otherwise."""
+    findings = findings or Findings()
+    if findings.failure is not None:
+        return DiagnosticStatus.ERROR, findings.failure
+    if findings.rejected:
+        frames = "frame" if findings.rejected == 1 else "frames"
+        return (DiagnosticStatus.WARN, f"rejecting input ({findings.rejected} {frames} since "
+                f"the last report): {findings.rejected_reason}")
+    idle = float(snapshot.get("input_idle_s", math.nan))
+    if active and findings.input_timeout_s > 0 and idle >= findings.input_timeout_s:
+        return (DiagnosticStatus.WARN,
+                f"no input on {findings.topic or 'the image topic'} for {idle:.1f} s")
+    # rejected and failed frames were dealt with too: only frames dropped unprocessed count
+    rate_in = float(snapshot["input_rate_hz"])
+    rate_out = float(snapshot.get("handled_rate_hz", snapshot["output_rate_hz"]))
     if active and rate_in > 0 and rate_out < KEEP_UP_SHARE * rate_in:
         return (DiagnosticStatus.WARN,
                 f"cannot keep up: {rate_out:.1f} Hz out of {rate_in:.1f} Hz in")
@@ -35,13 +61,13 @@ def health(snapshot: Mapping[str, object], active: bool, failure: str | None
 
 
 def diagnostic_status(node: str, hardware_id: str, values: Mapping[str, object], active: bool,
-                      failure: str | None) -> DiagnosticStatus:
+                      findings: Findings | None = None) -> DiagnosticStatus:
     """The status of fully qualified node ``node``: :func:`health` of ``values`` (a statistics
     snapshot and the node's own keys), every value as text."""
     status = DiagnosticStatus()
     status.name = status_name(node)
     status.hardware_id = hardware_id
-    status.level, status.message = health(values, active, failure)
+    status.level, status.message = health(values, active, findings)
     status.values = [KeyValue(key=k, value=format_value(v)) for k, v in values.items()]
     return status
 

@@ -36,7 +36,7 @@ from seg_accel_ros.engine.stream import StreamMonitor
 from seg_accel_ros.engine.temporal import TemporalEngine
 from seg_accel_ros.models.registry import ModelLoadError
 from seg_accel_ros.ros import image_cdr
-from seg_accel_ros.ros.diagnostics import diagnostic_status
+from seg_accel_ros.ros.diagnostics import Findings, diagnostic_status
 from seg_accel_ros.ros.mailbox import LatestMailbox
 from seg_accel_ros.ros.parameters import (
     PARAMS,
@@ -204,6 +204,7 @@ class SegAccelNode(LifecycleNode):
         self._palette = self._build_palette(list(config.palette))
         self._stats = NodeStatistics(window=config.stats_window)
         self._failed_at_last_report = 0
+        self._rejected_at_last_report = 0
         self._failing = False
         self._outputs = {
             name: self.create_lifecycle_publisher(Image, f"~/{name}", OUTPUT_QOS)
@@ -251,6 +252,7 @@ class SegAccelNode(LifecycleNode):
             self._subscription = self.create_subscription(Image, "image", self._on_image, qos,
                                                           raw=self._cdr)
         self._start_worker()
+        self._stats.on_listening(time.monotonic())
         self.get_logger().info(f"active: listening on {self._subscription.topic_name}")
         return super().on_activate(state)
 
@@ -276,6 +278,7 @@ class SegAccelNode(LifecycleNode):
     def _stop_input(self) -> None:
         """Finish the frame in flight, then unsubscribe."""
         self._stop_worker()
+        self._stats.on_listening(None)
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
@@ -342,7 +345,7 @@ class SegAccelNode(LifecycleNode):
         """Count a frame that could not be segmented; log each kind of failure (throttled)."""
         self._last_failure = f"{what}: {reason}"  # before the count the diagnostics poll
         self._failing = True
-        self._stats.on_failed(reason)
+        self._stats.on_failed(reason, time.monotonic())
         if self._log_throttle.should_log(reason, time.monotonic()):
             self.get_logger().error(f"{what}: {reason}")
         if self._engine is not None:
@@ -368,7 +371,7 @@ class SegAccelNode(LifecycleNode):
         try:
             header, frame = self._decode(msg)
         except image_codec.ImageCodecError as exc:
-            self._stats.on_rejected(str(exc))
+            self._stats.on_rejected(str(exc), time.monotonic())
             if self._log_throttle.should_log(str(exc), time.monotonic()):
                 self.get_logger().warning(f"frame rejected: {exc}")
             return
@@ -434,6 +437,8 @@ class SegAccelNode(LifecycleNode):
         snap = self._stats.snapshot(time.monotonic())
         failed_now = snap["frames_failed"] > self._failed_at_last_report
         self._failed_at_last_report = int(snap["frames_failed"])
+        rejected_now = int(snap["frames_rejected"]) - self._rejected_at_last_report
+        self._rejected_at_last_report = int(snap["frames_rejected"])
         device = self._engine.model.device.type if self._engine else ""
         values = {**snap, "model": self._config.model, "device": device,
                   "mode": self._config.mode, "stream_resets": self._stream_resets,
@@ -445,9 +450,14 @@ class SegAccelNode(LifecycleNode):
             values["network_runs_pipelined"] = self._engine.network_runs
         out = DiagnosticArray()
         out.header.stamp = self.get_clock().now().to_msg()
-        out.status = [diagnostic_status(  # ERROR until a frame is segmented again
-            self.get_fully_qualified_name(), device, values, self._subscription is not None,
-            self._last_failure if failed_now or self._failing else None)]
+        subscription = self._subscription
+        findings = Findings(  # a failure: ERROR until a frame is segmented again
+            failure=self._last_failure if failed_now or self._failing else None,
+            rejected=rejected_now, rejected_reason=self._stats.last_rejected,
+            input_timeout_s=self._config.input_timeout,
+            topic=subscription.topic_name if subscription is not None else "")
+        out.status = [diagnostic_status(self.get_fully_qualified_name(), device, values,
+                                        subscription is not None, findings)]
         self._diag_pub.publish(out)
 
 

@@ -133,6 +133,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               min_value=1, max_value=100_000_000),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.",
               read_only=True, min_value=0.1, max_value=60.0),
+    ParamSpec("input_timeout", 5.0, "Seconds without an input frame, while active, after "
+              "which the diagnostics WARN that no input arrives; 0: never.", min_value=0.0,
+              max_value=3600.0),
     ParamSpec("stats_window", 300, "Frames in the rolling window for rates and percentiles.",
               min_value=10, max_value=100_000),
     ParamSpec("palette", [], "Flat r,g,b list for ~/labels_color; empty uses the model's.",
@@ -182,6 +185,7 @@ class NodeConfig:
     qos_depth: int
     max_pixels: int
     diagnostics_period: float
+    input_timeout: float
     stats_window: int
     palette: tuple[int, ...]
     color_alpha: float
@@ -201,6 +205,6 @@ class NodeConfig:
         kwargs["diagnostics_period"] = float(kwargs["diagnostics_period"])  # type: ignore[arg-type]
         kwargs["color_alpha"] = float(kwargs["color_alpha"])  # type: ignore[arg-type]
         for name in ("full_fraction", "reuse_threshold", "target_latency_ms",
-                     "reuse_drift_budget"):
+                     "reuse_drift_budget", "input_timeout"):
             kwargs[name] = float(kwargs[name])  # type: ignore[arg-type]
         return cls(**kwargs)  # type: ignore[arg-type]

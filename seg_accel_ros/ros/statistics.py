@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -102,12 +103,17 @@ class NodeStatistics:
     failed: int = 0  # inference raised
     reject_reasons: Counter = field(default_factory=Counter)
     last_error: str = ""
+    last_rejected: str = ""  # why the last bad frame was rejected
+    listening_since: float | None = None  # monotonic seconds; None while not subscribed
+    last_input: float | None = None  # monotonic seconds of the last frame received
     path_totals: Counter = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self.input_rate = RateMeter(self.window)
         self.output_rate = RateMeter(self.window)
+        # frames the worker finished with: published, rejected or failed (not dropped)
+        self.handled_rate = RateMeter(self.window)
         self.latency_ms = RollingWindow(self.window)  # input stamp -> publish
         self.inference_ms = RollingWindow(self.window)
         self.overhead_ms = RollingWindow(self.window)  # decode + publish, no network
@@ -118,25 +124,46 @@ class NodeStatistics:
     def on_received(self, now: float, replaced_pending: bool, lost_before: int = 0) -> None:
         with self._lock:
             self.received += 1
+            self.last_input = now
             self.lost += lost_before
             self.input_rate.tick(now)
             if replaced_pending:
                 self.dropped += 1
 
-    def on_rejected(self, reason: str) -> None:
+    def on_rejected(self, reason: str, now: float | None = None) -> None:
         with self._lock:
             self.rejected += 1
+            if now is not None:
+                self.handled_rate.tick(now)
             self.reject_reasons[ReasonThrottle.kind(reason)] += 1
             self.last_error = reason
+            self.last_rejected = reason
+
+    def on_listening(self, now: float | None) -> None:
+        """The node subscribed at ``now`` (monotonic seconds), or unsubscribed (None)."""
+        with self._lock:
+            self.listening_since = now
+
+    def _input_idle_s(self, now: float) -> float:
+        """Seconds without a frame while subscribed (since the subscription if none came
+        since); NaN while not subscribed. The caller holds the lock."""
+        if self.listening_since is None:
+            return math.nan
+        last = self.listening_since
+        if self.last_input is not None and self.last_input > last:
+            last = self.last_input
+        return max(0.0, now - last)
 
     def on_started(self, waited_s: float) -> None:
         """A frame left the mailbox after ``waited_s`` seconds (receipt to processing)."""
         with self._lock:
             self.wait_ms.add(waited_s * 1e3)
 
-    def on_failed(self, reason: str) -> None:
+    def on_failed(self, reason: str, now: float | None = None) -> None:
         with self._lock:
             self.failed += 1
+            if now is not None:
+                self.handled_rate.tick(now)
             self.last_error = reason
 
     def on_processed(self, now: float, latency_ms: float, inference_ms: float,
@@ -146,6 +173,7 @@ class NodeStatistics:
         with self._lock:
             self.processed += 1
             self.output_rate.tick(now)
+            self.handled_rate.tick(now)
             if latency_ms == latency_ms:  # NaN: no clock to measure it against
                 self.latency_ms.add(latency_ms)
             self.inference_ms.add(inference_ms)
@@ -172,7 +200,9 @@ class NodeStatistics:
                 "frames_rejected": self.rejected,
                 "frames_failed": self.failed,
                 "input_rate_hz": self.input_rate.rate(now),
+                "input_idle_s": self._input_idle_s(now),
                 "output_rate_hz": self.output_rate.rate(now),
+                "handled_rate_hz": self.handled_rate.rate(now),
                 "latency_p50_ms": self.latency_ms.percentile(50),
                 "latency_p95_ms": self.latency_ms.percentile(95),
                 "inference_p50_ms": self.inference_ms.percentile(50),

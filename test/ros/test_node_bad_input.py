@@ -1,6 +1,7 @@
 """Bad camera input: the node logs a clear reason, counts the frame as rejected, skips it and
-keeps running (it still segments the next good frame). Raw images and corrupt or truncated
-JPEG / PNG in CompressedImage messages."""
+keeps running (it still segments the next good frame); its diagnostics WARN with the reason,
+and WARN again when no input comes at all. Raw images and corrupt or truncated JPEG / PNG in
+CompressedImage messages."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ import time
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.qos import qos_profile_sensor_data
-from ros_harness import diagnostics_of, start_node
+from ros_harness import DiagnosticsRecorder, diagnostics_of, start_node
 from sensor_msgs.msg import CompressedImage, Image
 
 from seg_accel_ros.image_codec import encode_compressed
 
 NODE = "seg_accel_bad_input"
+INPUT_TIMEOUT_S = 1.5
 
 
 def _image(encoding: str, height: int, width: int, step: int, data: bytes, stamp: int) -> Image:
@@ -40,7 +42,7 @@ def node(dds_env, tmp_path_factory):
     proc = start_node(dds_env, tmp_path_factory.mktemp("bad") / "node.log",
                       {"autostart": True, "warmup_frames": 0, "max_pixels": 1_000_000,
                        "qos_reliability": "reliable", "qos_depth": 10,
-                       "diagnostics_period": 0.2}, name=NODE)
+                       "diagnostics_period": 0.2, "input_timeout": INPUT_TIMEOUT_S}, name=NODE)
     yield proc
     proc.stop()
 
@@ -118,6 +120,43 @@ def test_bad_frames_are_rejected_counted_and_explained(node, probe):
     assert node.alive()
     probe.node.destroy_publisher(compressed_pub)
     probe.node.destroy_publisher(image_pub)
+
+
+def test_diagnostics_name_rejected_input_then_missing_input(node, probe):
+    """A camera whose every frame is rejected reads WARN with the reason, not "cannot keep
+    up"; once frames flow again the report turns OK, and once they stop it WARNs that no
+    input comes, after ``input_timeout``."""
+    pub = probe.node.create_publisher(Image, "image", 10)
+    diagnostics = DiagnosticsRecorder(probe, NODE)
+    try:
+        _wait_for_subscriber(pub)
+        for i in range(5):
+            pub.publish(_image("hsv8", 48, 64, 192, GOOD, 200 + i))
+            time.sleep(0.05)
+        warned = diagnostics.wait_for(lambda s: s.message.startswith("rejecting input"))
+        assert warned is not None, node.output()
+        assert warned.level == DiagnosticStatus.WARN
+        assert "since the last report): unsupported image encoding 'hsv8'" in warned.message
+
+        for i in range(10):  # good frames, as fast as the node labels them
+            pub.publish(_image("rgb8", 48, 64, 192, GOOD, 300 + i))
+            time.sleep(0.1)
+        ok = diagnostics.wait_for(lambda s: s.level == DiagnosticStatus.OK, timeout=5.0)
+        assert ok is not None and ok.message == "running", [
+            s.message for s in diagnostics.statuses[-5:]]
+
+        started = time.monotonic()
+        idle = diagnostics.wait_for(lambda s: s.message.startswith("no input"), timeout=10.0)
+        assert idle is not None, [s.message for s in diagnostics.statuses[-5:]]
+        assert time.monotonic() - started >= INPUT_TIMEOUT_S - 0.5
+        assert idle.level == DiagnosticStatus.WARN
+        assert idle.message.startswith("no input on /image for "), idle.message
+        values = {kv.key: kv.value for kv in idle.values}
+        assert float(values["input_idle_s"]) >= INPUT_TIMEOUT_S
+    finally:
+        diagnostics.close()
+        probe.node.destroy_publisher(pub)
+    assert node.alive()
 
 
 # ------------------------------------------------------------------- compressed input

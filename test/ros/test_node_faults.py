@@ -15,12 +15,12 @@ import time
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from ros_harness import (
+    DiagnosticsRecorder,
     FrameSender,
     LifecycleDriver,
-    diagnostics_of,
     proc_status,
     start_node,
     start_publisher,
@@ -31,32 +31,6 @@ FAULT_NODE = "seg_accel_fault"
 HEADROOM_KB = 200 * 1024  # what the node may still map; the 4K frame's first layer needs 265 MB
 SMALL = np.random.default_rng(0).integers(0, 255, (120, 160, 3), np.uint8)
 HUGE = np.full((2160, 3840, 3), 100, np.uint8)  # 8.3 Mpx: within max_pixels, 25 MB message
-
-
-class Diagnostics:
-    """Every status the node publishes on /diagnostics from now on."""
-
-    def __init__(self, probe, node: str) -> None:
-        self.probe, self.node, self.statuses = probe, node, []
-        self.sub = probe.node.create_subscription(DiagnosticArray, "/diagnostics",
-                                                  self._on_msg, 10)
-
-    def _on_msg(self, msg: DiagnosticArray) -> None:
-        self.statuses.extend(s for s in msg.status if diagnostics_of(s, self.node))
-
-    def wait_for(self, predicate, timeout: float = 10.0):
-        """The first status from now on that satisfies ``predicate``, or None."""
-        start = len(self.statuses)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [s for s in self.statuses[start:] if predicate(s)]
-            if found:
-                return found[0]
-            time.sleep(0.05)
-        return None
-
-    def close(self) -> None:
-        self.probe.node.destroy_subscription(self.sub)
 
 
 def _values(status) -> dict[str, str]:
@@ -74,7 +48,7 @@ def fault_node(dds_env, tmp_path):
 
 def test_an_exception_inside_inference_is_an_error_and_the_node_recovers(fault_node, probe):
     camera = FrameSender(probe, FAULT_NODE)
-    diagnostics = Diagnostics(probe, FAULT_NODE)
+    diagnostics = DiagnosticsRecorder(probe, FAULT_NODE)
     try:
         for i in range(3):  # warm: every thread and memory pool exists
             assert camera.send(SMALL, 300 + i) is not None, fault_node.output()

@@ -46,6 +46,38 @@ def test_snapshot_counts_every_frame():
     assert snap["frames_processed"] == 1
     assert snap["path_low"] == 0.75
     assert snap["last_error"] == "RuntimeError: boom"
+    assert stats.last_rejected == "unsupported encoding: 'foo'"
+
+
+def test_rejected_and_failed_frames_count_as_handled_not_as_output():
+    stats = NodeStatistics(window=100)
+    for i in range(30):
+        now = i / 30
+        stats.on_received(now, replaced_pending=False)
+        if i % 3 == 0:
+            stats.on_processed(now, 5.0, 4.0, 1.0, {"full": 1.0})
+        elif i % 3 == 1:
+            stats.on_rejected("unsupported image encoding 'hsv8'", now)
+        else:
+            stats.on_failed("RuntimeError: boom", now)
+    snap = stats.snapshot(1.0)
+    assert abs(snap["input_rate_hz"] - 30.0) < 1e-6
+    assert abs(snap["handled_rate_hz"] - 30.0) < 1e-6
+    assert abs(snap["output_rate_hz"] - 10.0) < 0.5
+
+
+def test_input_idle_time_counts_from_the_last_frame_or_the_subscription():
+    stats = NodeStatistics(window=10)
+    stats.on_received(1.0, replaced_pending=False)
+    assert math.isnan(stats.snapshot(2.0)["input_idle_s"])  # not subscribed
+    stats.on_listening(10.0)
+    assert stats.snapshot(12.5)["input_idle_s"] == 2.5  # nothing since subscribing
+    stats.on_received(13.0, replaced_pending=False)
+    assert stats.snapshot(13.25)["input_idle_s"] == 0.25
+    stats.reset_rolling()  # a new statistics window keeps the input's timing
+    assert stats.snapshot(14.0)["input_idle_s"] == 1.0
+    stats.on_listening(None)
+    assert math.isnan(stats.snapshot(15.0)["input_idle_s"])
 
 
 def test_a_frame_without_a_clock_counts_but_has_no_latency():
