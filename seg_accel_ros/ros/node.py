@@ -30,7 +30,7 @@ from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import CompressedImage, Image
 
 from seg_accel_ros import image_codec
-from seg_accel_ros.engine.config import EngineConfig, cpu_speed_note
+from seg_accel_ros.engine.config import EngineConfig, speed_note
 from seg_accel_ros.engine.factory import Engine, EngineError, build_engine, resolve_device
 from seg_accel_ros.engine.stream import StreamMonitor
 from seg_accel_ros.engine.temporal import TemporalEngine
@@ -224,7 +224,7 @@ class SegAccelNode(LifecycleNode):
             self.get_logger().warning(
                 f"model {config.model} has no trained weights (packaged ones or a 'weights' "
                 f"file): it runs untrained and its labels mean nothing")
-        note = cpu_speed_note(engine_config)
+        note = speed_note(engine_config)
         if note:
             self.get_logger().warning(note)
         return TransitionCallbackReturn.SUCCESS
