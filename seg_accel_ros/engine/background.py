@@ -48,7 +48,7 @@ class BackgroundNetwork:
     the network runs.
     """
 
-    def __init__(self, compute: Callable[[np.ndarray], FrameResult]) -> None:
+    def __init__(self, compute: Callable[..., FrameResult]) -> None:
         self._compute = compute
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Future | None = None
@@ -60,13 +60,14 @@ class BackgroundNetwork:
         """A frame is being segmented (or is done and not taken yet)."""
         return self._pending is not None
 
-    def submit(self, image_rgb: np.ndarray) -> None:
-        """Segment ``image_rgb`` (which must not change meanwhile) on the worker thread."""
+    def submit(self, image_rgb: np.ndarray, *args: object) -> None:
+        """Segment ``image_rgb`` (which must not change meanwhile) on the worker thread;
+        ``args`` go to ``compute`` after it."""
         if self._pending is not None:
             raise RuntimeError("the background network is busy")
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="seg_accel_network")
-        self._pending = self._pool.submit(self._compute, image_rgb)
+        self._pending = self._pool.submit(self._compute, image_rgb, *args)
 
     def wait(self) -> None:
         """Block until the submitted frame is done (:meth:`take` then returns it)."""

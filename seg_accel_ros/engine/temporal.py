@@ -227,18 +227,21 @@ class TemporalEngine:
             paths = self.policy.decide(distortion, scores, grid.shape)
             if not bool((paths == REUSE).all()):
                 self.blocks.confidence = False  # whole frames: no blocks to rank by it
-                # the caller may reuse its buffer; the network reads the frame for a while
-                self.background.submit(image_rgb.copy())
+                # the caller may reuse its buffer; the network reads the frame for a while.
+                # The paths are the policy's: all FULL, or all LOW with full_fraction 0.
+                self.background.submit(image_rgb.copy(), paths)
                 self._chain = SourceChain()
         result.timings_ms = {"network": (t1 - t0) * 1e3,
                              "policy": (time.perf_counter() - t1) * 1e3}
         return result
 
-    def segment_whole(self, image_rgb: np.ndarray) -> FrameResult:
-        """The network on the whole frame (all blocks FULL): the pipelined mode's second
-        thread."""
-        grid = self.blocks.grid(*image_rgb.shape[:2])
-        result = self.blocks.process(image_rgb, np.full(grid.shape, int(BlockPath.FULL)))
+    def segment_whole(self, image_rgb: np.ndarray, paths: np.ndarray | None = None
+                      ) -> FrameResult:
+        """The network on the whole frame, each block on its path in ``paths`` (default:
+        all FULL): the pipelined mode's second thread."""
+        if paths is None:
+            paths = np.full(self.blocks.grid(*image_rgb.shape[:2]).shape, int(BlockPath.FULL))
+        result = self.blocks.process(image_rgb, paths)
         result.label_age = 0
         return result
 

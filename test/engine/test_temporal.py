@@ -22,7 +22,7 @@ from seg_accel_ros.engine.temporal import TemporalEngine, moved_result
 from seg_accel_ros.engine.temporal_policy import TemporalConfig
 from seg_accel_ros.models.registry import create_model
 
-R, F = int(BlockPath.REUSE), int(BlockPath.FULL)
+R, L, F = int(BlockPath.REUSE), int(BlockPath.LOW), int(BlockPath.FULL)
 
 
 @pytest.fixture(scope="module")
@@ -267,13 +267,15 @@ def test_switching_granularity_live_starts_with_a_keyframe(model):
 
 
 def pipelined_engine(model, gate: threading.Event | None = None, **config) -> TemporalEngine:
-    """A pipelined engine; with ``gate``, its second thread finishes a frame only once the
-    gate is open (the network itself still runs)."""
-    engine = frame_engine(model, pipelined=True, motion_downscale=1, **config)
+    """A pipelined engine whose computed frames are all FULL (unless ``config`` says
+    otherwise); with ``gate``, its second thread finishes a frame only once the gate is open
+    (the network itself still runs)."""
+    engine = frame_engine(model, pipelined=True, motion_downscale=1,
+                          **{"full_fraction": 1.0, **config})
     if gate is not None:
-        def gated(image):
+        def gated(image, *args):
             gate.wait()
-            return engine.segment_whole(image)
+            return engine.segment_whole(image, *args)
         engine.background = BackgroundNetwork(gated)
     return engine
 
@@ -306,6 +308,29 @@ def test_pipelined_answers_at_once_and_the_network_labels_join_when_ready(model)
     third = engine.process(views[2])  # the second frame's network labels, moved one frame
     assert third.label_age == 1 and engine.network_runs == 1
     assert _shifted_agreement(third.labels, dense.process(views[1]).labels, 16) >= 0.98
+    engine.reset()
+
+
+def test_pipelined_second_thread_runs_the_policys_paths(model):
+    """The second thread segments a frame as the policy decided it: with ``full_fraction``
+    0 every block LOW, the network on the half-resolution frame (labels sooner on a CPU)."""
+    views = pan(2)
+    engine = pipelined_engine(model, reuse_threshold=0.0, max_reuse_frames=0,
+                              full_fraction=0.0)
+    done = []
+
+    def recorded(image, *args):
+        done.append(engine.segment_whole(image, *args))
+        return done[-1]
+    engine.background = BackgroundNetwork(recorded)
+    assert (block_paths(engine.process(views[0])) == F).all()  # a keyframe, on this thread
+    engine.process(views[1])
+    engine.background.wait()
+    (low,) = done
+    assert (block_paths(low) == L).all()
+    grid = engine.blocks.grid(*views[1].shape[:2])
+    expected = BlockEngine(model).process(views[1], np.full(grid.shape, L))
+    np.testing.assert_array_equal(low.labels, expected.labels)
     engine.reset()
 
 
@@ -370,11 +395,11 @@ def test_a_failing_network_frame_is_reported_and_the_stream_goes_on(model):
     engine = pipelined_engine(model, reuse_threshold=0.0, max_reuse_frames=0)
     calls = []
 
-    def flaky(image):
+    def flaky(image, *args):
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("out of memory")
-        return engine.segment_whole(image)
+        return engine.segment_whole(image, *args)
     engine.background = BackgroundNetwork(flaky)
     views = pan(4)
     engine.process(views[0])
