@@ -228,7 +228,7 @@ class TemporalEngine:
             if not bool((paths == REUSE).all()):
                 self.blocks.confidence = False  # whole frames: no blocks to rank by it
                 # the caller may reuse its buffer; the network reads the frame for a while.
-                # The paths are the policy's: all FULL, or all LOW with full_fraction 0.
+                # The policy's paths: all FULL with full_fraction 1, all LOW with 0.
                 self.background.submit(image_rgb.copy(), paths)
                 self._chain = SourceChain()
         result.timings_ms = {"network": (t1 - t0) * 1e3,
