@@ -345,8 +345,9 @@ class SegAccelNode(LifecycleNode):
         """Count a frame that could not be segmented; log each kind of failure (throttled)."""
         self._last_failure = f"{what}: {reason}"  # before the count the diagnostics poll
         self._failing = True
-        self._stats.on_failed(reason, time.monotonic())
-        if self._log_throttle.should_log(reason, time.monotonic()):
+        now = time.monotonic()
+        self._stats.on_failed(reason, now)
+        if self._log_throttle.should_log(reason, now):
             self.get_logger().error(f"{what}: {reason}")
         if self._engine is not None:
             self._engine.reset()
@@ -371,8 +372,9 @@ class SegAccelNode(LifecycleNode):
         try:
             header, frame = self._decode(msg)
         except image_codec.ImageCodecError as exc:
-            self._stats.on_rejected(str(exc), time.monotonic())
-            if self._log_throttle.should_log(str(exc), time.monotonic()):
+            now = time.monotonic()
+            self._stats.on_rejected(str(exc), now)
+            if self._log_throttle.should_log(str(exc), now):
                 self.get_logger().warning(f"frame rejected: {exc}")
             return
         reason = self._stream.check(_stamp_seconds(header.stamp), frame.shape)
